@@ -1,0 +1,208 @@
+"""Checkout and cancellation: the work a customer waits for.
+
+``place_order`` does only what the customer must see succeed before the
+page answers (validate, authorize payment, reserve stock, create the order),
+in one transaction. Everything else is published as ``order.completed``
+after the commit (orders/events.py) and done by workers.
+"""
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders import events
+from orders.models import Order, OrderLine
+from orders.payments import PaymentDeclinedError, get_gateway, normalize_card_number
+from shop import services as stock
+from shop.models import Customer
+
+logger = logging.getLogger(__name__)
+
+
+class CheckoutError(Exception):
+    """A checkout the customer can fix; ``code`` is stable for API clients."""
+
+    code = "invalid"
+    status = 400
+
+
+class InvalidOrderError(CheckoutError):
+    code = "invalid_order"
+
+
+class UnknownProductError(CheckoutError):
+    code = "unknown_product"
+
+
+class OutOfStockError(CheckoutError):
+    code = "out_of_stock"
+    status = 409
+
+
+class InvalidCardError(CheckoutError):
+    code = "invalid_card"
+
+
+class PaymentDeclined(CheckoutError):
+    code = "payment_declined"
+    status = 402
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    product_code: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order: Order
+    created: bool
+
+
+def _merge_lines(lines: Iterable[LineRequest]) -> dict[str, int]:
+    """Sum quantities per product and check them; raise InvalidOrderError."""
+    quantities: dict[str, int] = {}
+    for line in lines:
+        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int):
+            raise InvalidOrderError(f"quantity of {line.product_code} is not a number")
+        if line.quantity <= 0:
+            raise InvalidOrderError(
+                f"quantity of {line.product_code} must be at least 1"
+            )
+        quantities[line.product_code] = (
+            quantities.get(line.product_code, 0) + line.quantity
+        )
+    if not quantities:
+        raise InvalidOrderError("the order has no lines")
+    if len(quantities) > settings.ORDERS_MAX_LINES:
+        raise InvalidOrderError(
+            f"an order holds at most {settings.ORDERS_MAX_LINES} products"
+        )
+    for code, quantity in quantities.items():
+        if quantity > settings.ORDERS_MAX_LINE_QUANTITY:
+            raise InvalidOrderError(
+                f"quantity of {code} is above the limit of "
+                f"{settings.ORDERS_MAX_LINE_QUANTITY} per order"
+            )
+    return quantities
+
+
+def place_order(
+    *,
+    customer: Customer,
+    lines: Iterable[LineRequest],
+    card_number: str,
+    idempotency_key: str,
+    source_invoice: str = "",
+) -> CheckoutResult:
+    """Authorize, reserve and create an order in one transaction, or change nothing.
+
+    The same ``idempotency_key`` from the same customer returns the order it
+    first created, without a second authorization.
+    """
+    if not idempotency_key or len(idempotency_key) > 80:
+        raise InvalidOrderError("an idempotency key of 1 to 80 characters is required")
+    quantities = _merge_lines(lines)
+    try:
+        card_number = normalize_card_number(card_number)
+    except ValueError as error:
+        raise InvalidCardError(str(error)) from error
+    started = time.monotonic()
+    gateway = get_gateway()
+    authorization = ""
+    try:
+        with transaction.atomic():
+            # The customer's row lock makes a double-submitted form wait for
+            # the first submission, then find its order below.
+            Customer.objects.select_for_update().filter(pk=customer.pk).first()
+            existing = Order.objects.filter(
+                customer=customer, idempotency_key=idempotency_key
+            ).first()
+            if existing is not None:
+                return CheckoutResult(existing, created=False)
+
+            try:
+                products = stock.lock_products(list(quantities))
+                stock.reserve_stock(products, quantities)
+            except stock.UnknownProductError as error:
+                raise UnknownProductError(str(error)) from error
+            except stock.OutOfStockError as error:
+                raise OutOfStockError(str(error)) from error
+            total = sum(
+                (products[code].price * quantity for code, quantity in quantities.items()),
+                Decimal("0.00"),
+            )
+            try:
+                authorization = gateway.authorize(
+                    amount=total,
+                    card_number=card_number,
+                    idempotency_key=f"checkout:{customer.pk}:{idempotency_key}",
+                )
+            except PaymentDeclinedError as error:
+                raise PaymentDeclined(f"the card was declined ({error.reason})") from error
+
+            order = Order.objects.create(
+                customer=customer,
+                total=total,
+                idempotency_key=idempotency_key,
+                payment_reference=authorization,
+                source_invoice=source_invoice,
+            )
+            OrderLine.objects.bulk_create(
+                OrderLine(
+                    order=order,
+                    product=products[code],
+                    quantity=quantity,
+                    unit_price=products[code].price,
+                )
+                for code, quantity in quantities.items()
+            )
+            events.order_completed(order)
+    except IntegrityError:
+        # Only a concurrent checkout with the same key gets here (the
+        # customer lock normally prevents it): its order is the answer.
+        if authorization:
+            gateway.void(authorization)
+        existing = Order.objects.filter(
+            customer=customer, idempotency_key=idempotency_key
+        ).first()
+        if existing is None:
+            raise
+        return CheckoutResult(existing, created=False)
+    except BaseException:
+        if authorization:
+            gateway.void(authorization)
+        raise
+    logger.info(
+        "order placed order_id=%s customer_id=%s lines=%s total=%s duration_ms=%d",
+        order.pk,
+        customer.pk,
+        len(quantities),
+        total,
+        (time.monotonic() - started) * 1000,
+    )
+    return CheckoutResult(order, created=True)
+
+
+def cancel_order(order: Order) -> bool:
+    """Cancel a placed order and return its stock; False if already cancelled."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status == Order.Status.CANCELLED:
+            return False
+        quantities = dict(order.lines.values_list("product_id", "quantity"))
+        stock.release_stock(quantities)
+        order.status = Order.Status.CANCELLED
+        order.cancelled_at = timezone.now()
+        order.save(update_fields=["status", "cancelled_at"])
+        events.order_cancelled(order, quantities)
+    get_gateway().void(order.payment_reference)
+    logger.info("order cancelled order_id=%s", order.pk)
+    return True

@@ -1,0 +1,91 @@
+"""Catalog, customers, stock and the search index of the storefront."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Customer(models.Model):
+    """A buyer; imported customers keep the id they had in the source data."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer"
+    )
+    external_id = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    country = models.CharField(max_length=60, blank=True)
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+class Product(models.Model):
+    code = models.CharField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    # Units free to sell. Checkout takes them under a row lock; the
+    # constraint is the last line of defence against overselling.
+    stock = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(stock__gte=0), name="product_stock_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="product_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class StockMovement(models.Model):
+    """One change of a product's stock, booked after the fact by a worker.
+
+    The reference names what caused it (``order:42``, ``order:42:cancel``);
+    the unique pair makes booking the same change twice a no-op.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE)
+    reference = models.CharField(max_length=60)
+    quantity = models.IntegerField()
+    stock_at_booking = models.IntegerField()
+    booked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reference", "product"], name="stock_movement_once"
+            )
+        ]
+
+
+class SearchEntry(models.Model):
+    """What the search index holds for one product, written only by tasks.
+
+    Search pages read names, prices and availability from here, so a change
+    shows in search once its index task has run. The full-text part lives
+    beside this table: a generated tsvector column on PostgreSQL, an FTS5
+    table kept in step by triggers on SQLite (migration 0002).
+    """
+
+    product = models.OneToOneField(
+        Product, on_delete=models.CASCADE, primary_key=True, related_name="search_entry"
+    )
+    code = models.CharField(max_length=20)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    in_stock = models.BooleanField()
+    indexed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "search entries"

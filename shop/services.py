@@ -1,0 +1,62 @@
+"""Stock writes the checkout performs inside its own transaction."""
+
+from collections.abc import Mapping
+
+from django.db.models import F
+
+from shop.models import Product
+
+
+class UnknownProductError(Exception):
+    def __init__(self, codes: list[str]) -> None:
+        super().__init__(f"unknown products: {', '.join(codes)}")
+        self.codes = codes
+
+
+class OutOfStockError(Exception):
+    def __init__(self, shortages: dict[str, int]) -> None:
+        described = ", ".join(f"{code} ({left} left)" for code, left in shortages.items())
+        super().__init__(f"not enough stock: {described}")
+        self.shortages = shortages
+
+
+def lock_products(codes: list[str]) -> dict[str, Product]:
+    """Lock the products' rows, always in primary-key order, and return them.
+
+    Two checkouts that share products take their locks in the same order, so
+    they queue behind each other instead of deadlocking. Must run inside a
+    transaction.
+    """
+    products = {
+        product.code: product
+        for product in Product.objects.select_for_update()
+        .filter(code__in=codes, is_active=True)
+        .order_by("pk")
+    }
+    missing = sorted(set(codes) - products.keys())
+    if missing:
+        raise UnknownProductError(missing)
+    return products
+
+
+def reserve_stock(products: Mapping[str, Product], quantities: Mapping[str, int]) -> None:
+    """Take units from locked products, or raise without taking any."""
+    shortages = {
+        code: products[code].stock
+        for code, quantity in quantities.items()
+        if products[code].stock < quantity
+    }
+    if shortages:
+        raise OutOfStockError(shortages)
+    for code, quantity in quantities.items():
+        product = products[code]
+        Product.objects.filter(pk=product.pk).update(stock=F("stock") - quantity)
+        product.stock -= quantity
+
+
+def release_stock(quantities: Mapping[int, int]) -> None:
+    """Put units back on products, by product id (a cancelled order)."""
+    for product_id in sorted(quantities):
+        Product.objects.filter(pk=product_id).update(
+            stock=F("stock") + quantities[product_id]
+        )

@@ -1,0 +1,32 @@
+"""Storefront work done by workers: stock bookkeeping and the search index.
+
+Both are consumers of order events (orders/events.py); the index sweep runs
+from beat and repairs any entry that a lost or failed update left behind.
+"""
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from shop import inventory, search
+
+logger = get_task_logger(__name__)
+
+
+@shared_task
+def record_stock_movements_task(reference: str, changes: list[tuple[int, int]]) -> None:
+    booked = inventory.record_stock_movements(reference, changes)
+    logger.info("stock movements booked reference=%s new=%s", reference, booked)
+
+
+@shared_task
+def update_search_index_task(product_ids: list[int]) -> None:
+    count = search.index_products(product_ids)
+    logger.info("search index updated products=%s", count)
+
+
+@shared_task
+def reindex_stale_products_task(batch_size: int = 1000) -> None:
+    stale = search.stale_product_ids(limit=batch_size)
+    if stale:
+        search.index_products(stale)
+    logger.info("search index sweep reindexed=%s", len(stale))

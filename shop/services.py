@@ -1,10 +1,16 @@
-"""Stock writes the checkout performs inside its own transaction."""
+"""Catalog and stock writes done on the request side.
+
+Stock is taken and returned inside the checkout's transaction; a product
+change queues its search index update for after the commit.
+"""
 
 from collections.abc import Mapping
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F
 
-from shop.models import Product
+from shop.models import Customer, Product
+from shop.tasks import update_search_index_task
 
 
 class UnknownProductError(Exception):
@@ -60,3 +66,18 @@ def release_stock(quantities: Mapping[int, int]) -> None:
         Product.objects.filter(pk=product_id).update(
             stock=F("stock") + quantities[product_id]
         )
+
+
+def change_product(product: Product, **changes: object) -> Product:
+    """Save changes to a product and queue its search index update."""
+    for field, value in changes.items():
+        setattr(product, field, value)
+    product.save(update_fields=[*changes, "updated_at"])
+    update_search_index_task.delay_on_commit([product.pk])
+    return product
+
+
+def customer_for(user: AbstractBaseUser) -> Customer:
+    """Return the user's customer profile, creating it on their first checkout."""
+    customer, _ = Customer.objects.get_or_create(user=user)
+    return customer

@@ -25,7 +25,7 @@ def update_search_index_task(product_ids: list[int]) -> None:
 
 
 @shared_task
-def reindex_stale_products_task(batch_size: int = 1000) -> None:
+def reindex_stale_products_task(batch_size: int = 5000) -> None:
     stale = search.stale_product_ids(limit=batch_size)
     if stale:
         search.index_products(stale)

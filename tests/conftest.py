@@ -32,14 +32,26 @@ def mail_catcher():
     directory = settings.NOTIFICATIONS_MAILBOX_DIR
     shutil.rmtree(directory, ignore_errors=True)
     controller = start_catcher(directory)
-    settings.MAILERS["default"]["OPTIONS"]["port"] = controller.port
+    # The test runner swaps mail for an in-memory outbox; this run wants the
+    # real SMTP path, in this process and in the workers it starts.
+    locmem = settings.MAILERS
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 10},
+        }
+    }
     yield directory
+    settings.MAILERS = locmem
     controller.stop()
 
 
-@pytest.fixture(scope="session")
-def workers(django_db_setup, django_db_blocker, mail_catcher, redis_server):
-    """One real worker process per declared queue, for the whole run."""
+@pytest.fixture(scope="module")
+def workers(django_db_setup, mail_catcher, redis_server):
+    """One real worker process per declared queue, for the tests of a module.
+
+    Modules that do not ask for workers see messages stay in their queues.
+    """
     pool = {queue: Worker([queue], name=queue) for queue in QUEUES}
     for worker in pool.values():
         worker.start()
@@ -48,3 +60,12 @@ def workers(django_db_setup, django_db_blocker, mail_catcher, redis_server):
     yield pool
     for worker in pool.values():
         worker.stop()
+    redis_server.flushdb()
+
+
+@pytest.fixture
+def broker(redis_server):
+    """The broker's Redis, with every queue emptied before and after the test."""
+    redis_server.flushdb()
+    yield redis_server
+    redis_server.flushdb()

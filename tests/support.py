@@ -1,5 +1,6 @@
 """Real worker processes and waiting, for the tests of async behaviour."""
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,20 @@ def wait_for(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout}s waiting for {check}")
         time.sleep(interval)
+
+
+def queued_task_names(redis_client, queue: str) -> list[str]:
+    """Return the task names of the messages waiting in a Redis queue.
+
+    Kombu keeps a queue as a Redis list named after it, plus one list per
+    priority step (name + separator + step); all of them are read.
+    """
+    keys = [queue.encode(), *redis_client.keys(f"{queue}\x06\x16*")]
+    names = []
+    for key in keys:
+        for raw in redis_client.lrange(key, 0, -1):
+            names.append(json.loads(raw)["headers"]["task"])
+    return names
 
 
 def worker_env(**extra: str) -> dict[str, str]:

@@ -1,0 +1,99 @@
+"""Where order events go, checked on the broker itself (no worker consumes)."""
+
+import pytest
+from django.db import transaction
+
+from orders.payments import CARD_APPROVED, CARD_DECLINED
+from orders.services import LineRequest, PaymentDeclined, cancel_order, place_order
+from shop.queues import QUEUES
+from tests.factories import CustomerFactory, ProductFactory
+from tests.support import queued_task_names
+
+
+def _checkout(customer, product, card=CARD_APPROVED, key="key-1"):
+    return place_order(
+        customer=customer,
+        lines=[LineRequest(product.code, 2)],
+        card_number=card,
+        idempotency_key=key,
+    )
+
+
+def _queued(broker) -> dict[str, list[str]]:
+    return {
+        queue: names
+        for queue in QUEUES
+        if (names := queued_task_names(broker, queue))
+    }
+
+
+@pytest.mark.django_db
+def test_order_completed_sends_one_message_to_each_consumer_queue(
+    broker, django_capture_on_commit_callbacks
+):
+    customer, product = CustomerFactory(), ProductFactory()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        _checkout(customer, product)
+
+    assert len(callbacks) == 4
+    assert _queued(broker) == {
+        "emails": ["orders.tasks.send_order_confirmation_task"],
+        "inventory": ["shop.tasks.record_stock_movements_task"],
+        "analytics": ["orders.tasks.record_order_analytics_task"],
+        "search": ["shop.tasks.update_search_index_task"],
+    }
+
+
+@pytest.mark.django_db
+def test_nothing_is_sent_before_the_order_commits(
+    broker, django_capture_on_commit_callbacks
+):
+    customer, product = CustomerFactory(), ProductFactory()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _checkout(customer, product)
+
+    assert len(callbacks) == 4
+    assert _queued(broker) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_checkout_sends_nothing(broker):
+    customer, product = CustomerFactory(), ProductFactory(stock=5)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _checkout(customer, product)
+        raise RuntimeError("the surrounding transaction fails after checkout")
+
+    assert _queued(broker) == {}
+    product.refresh_from_db()
+    assert product.stock == 5
+    assert customer.orders.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declined_checkout_sends_nothing(broker):
+    customer, product = CustomerFactory(), ProductFactory(stock=5)
+
+    with pytest.raises(PaymentDeclined):
+        _checkout(customer, product, card=CARD_DECLINED)
+
+    assert _queued(broker) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancellation_sends_email_stock_and_index_messages(broker):
+    customer, product = CustomerFactory(), ProductFactory(stock=5)
+    order = _checkout(customer, product).order
+    broker.flushdb()
+
+    cancel_order(order)
+
+    assert _queued(broker) == {
+        "emails": ["orders.tasks.send_order_cancellation_task"],
+        "inventory": ["shop.tasks.record_stock_movements_task"],
+        "search": ["shop.tasks.update_search_index_task"],
+    }
+    product.refresh_from_db()
+    assert product.stock == 5

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_results",
     "shop",
     "orders",
@@ -76,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "shop.context_processors.cart",
+                "shop.context_processors.demo_links",
             ],
         },
     },
@@ -167,7 +169,6 @@ REDIS_URL = env.str(
 )
 
 
-
 def _redis_db(url: str, db: int) -> str:
     """Return the URL of another database on the same Redis server."""
     base, _, last = url.rpartition("/")
@@ -230,10 +231,26 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# On a cold shutdown (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT as in
+# docker-compose.yml) running tasks get this long to finish before they are
+# cancelled and their messages requeued. Equal to the soft time limit, so a
+# task that keeps to its limit always finishes; the container's
+# stop_grace_period must be longer.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 60.0
 # Flower shows a task as sent, started and finished only with both on.
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Exactly one beat process sends these (the Procfile and compose run one).
+# `expires` drops a run that no worker picked up before the next one is due,
+# so runs do not pile up while workers are down.
+CELERY_BEAT_SCHEDULE = {
+    "reindex-stale-products": {
+        "task": "shop.tasks.reindex_stale_products_task",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+}
 
 # --- The shop's own settings ----------------------------------------------
 
@@ -257,25 +274,37 @@ ORDERS_GATEWAY_LATENCY_MS = env.int("ORDERS_GATEWAY_LATENCY_MS", default=0)
 # tests use it when set.
 ONLINE_RETAIL_CSV = env.str("ONLINE_RETAIL_CSV", default="")
 SHOP_SEARCH_RESULTS = 48
+# Linked from the page footer while DEBUG is on; the Procfile serves it here.
+SHOP_FLOWER_URL = env.str("SHOP_FLOWER_URL", default="http://127.0.0.1:5555/")
 SHOP_LOW_STOCK_THRESHOLD = env.int("SHOP_LOW_STOCK_THRESHOLD", default=5)
 
 # --- Django REST framework ------------------------------------------------
 
 REST_FRAMEWORK = {
+    # Token first: an anonymous call is then answered 401 with a
+    # WWW-Authenticate header, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # Every error body is {"error": code, "detail": sentence}.
+    "EXCEPTION_HANDLER": "shop.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",
     "DESCRIPTION": "Checkout and orders of the demo shop.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed sidecar package, not a CDN: the demo
+    # runs offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging --------------------------------------------------------------

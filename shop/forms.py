@@ -1,0 +1,28 @@
+"""Forms of the storefront: search and the cart's quantities."""
+
+from django import forms
+from django.conf import settings
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+
+
+class AddToCartForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, initial=1)
+
+    def clean_quantity(self) -> int:
+        # Read here, not at import, so a test's override of the limit applies.
+        quantity = self.cleaned_data["quantity"]
+        if quantity > settings.ORDERS_MAX_LINE_QUANTITY:
+            raise forms.ValidationError(
+                f"At most {settings.ORDERS_MAX_LINE_QUANTITY} of a product per order."
+            )
+        return quantity
+
+
+class CartLineForm(AddToCartForm):
+    """A new quantity for a line of the cart; zero removes the line."""
+
+    code = forms.CharField(max_length=20, widget=forms.HiddenInput)
+    quantity = forms.IntegerField(min_value=0)

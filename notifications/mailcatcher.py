@@ -8,8 +8,8 @@ SMTP path is exercised end to end. Nothing is relayed anywhere.
 import mailbox
 import socket
 from email import message_from_bytes, policy
-from email.utils import parsedate_to_datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -25,7 +25,9 @@ class MaildirHandler:
         return "250 Message accepted for delivery"
 
 
-def start_catcher(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Controller:
+def start_catcher(
+    directory: Path, host: str = "127.0.0.1", port: int = 0
+) -> Controller:
     """Start a catcher in a background thread; port 0 picks a free one."""
     if port == 0:
         with socket.socket() as probe:

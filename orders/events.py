@@ -31,7 +31,8 @@ def order_completed(order: Order) -> None:
         [
             send_order_confirmation_task.si(order.pk),
             record_stock_movements_task.si(
-                f"order:{order.pk}", [[product, -quantity] for product, quantity in lines]
+                f"order:{order.pk}",
+                [[product, -quantity] for product, quantity in lines],
             ),
             record_order_analytics_task.si(order.pk),
             update_search_index_task.si(sorted(product for product, _ in lines)),
@@ -46,7 +47,10 @@ def order_cancelled(order: Order, quantities: dict[int, int]) -> None:
             send_order_cancellation_task.si(order.pk),
             record_stock_movements_task.si(
                 f"order:{order.pk}:cancel",
-                [[product, quantity] for product, quantity in sorted(quantities.items())],
+                [
+                    [product, quantity]
+                    for product, quantity in sorted(quantities.items())
+                ],
             ),
             update_search_index_task.si(sorted(quantities)),
         ]
@@ -61,4 +65,6 @@ def _publish(messages: list[Signature]) -> None:
         # TODO: a message that fails here is lost once logged; checkout keeps
         # working, but the consumer never runs. A transactional outbox written
         # in the order's transaction and relayed after commit closes this gap.
-        transaction.on_commit(message.apply if inline else message.apply_async, robust=True)
+        transaction.on_commit(
+            message.apply if inline else message.apply_async, robust=True
+        )

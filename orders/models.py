@@ -12,7 +12,9 @@ class Order(models.Model):
         PLACED = "PLACED", "Placed"
         CANCELLED = "CANCELLED", "Cancelled"
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders"
+    )
     status = models.CharField(max_length=10, choices=Status, default=Status.PLACED)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     # Sent by the client once per checkout attempt; the same key again returns
@@ -48,11 +50,16 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["pk"]
         constraints = [
-            models.UniqueConstraint(fields=["order", "product"], name="order_line_once"),
+            models.UniqueConstraint(
+                fields=["order", "product"], name="order_line_once"
+            ),
             models.CheckConstraint(
                 condition=models.Q(quantity__gt=0), name="order_line_quantity_positive"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.product_id}"
 
     @property
     def amount(self) -> Decimal:
@@ -69,3 +76,6 @@ class SalesRecord(models.Model):
     units = models.PositiveIntegerField()
     revenue = models.DecimalField(max_digits=12, decimal_places=2)
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"sales of order {self.order_id}"

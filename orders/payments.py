@@ -41,7 +41,9 @@ class PaymentDeclinedError(Exception):
 
 
 class PaymentGateway(Protocol):
-    def authorize(self, *, amount: Decimal, card_number: str, idempotency_key: str) -> str:
+    def authorize(
+        self, *, amount: Decimal, card_number: str, idempotency_key: str
+    ) -> str:
         """Hold the amount on the card and return the authorization reference."""
         ...
 
@@ -77,7 +79,9 @@ class SimulatedGateway:
             settings.ORDERS_GATEWAY_LATENCY_MS if latency_ms is None else latency_ms
         ) / 1000
 
-    def authorize(self, *, amount: Decimal, card_number: str, idempotency_key: str) -> str:
+    def authorize(
+        self, *, amount: Decimal, card_number: str, idempotency_key: str
+    ) -> str:
         digits = normalize_card_number(card_number)
         if self.latency:
             time.sleep(self.latency)
@@ -105,7 +109,9 @@ class SimulatedGateway:
         return int(self.redis.get(f"{self.prefix}:authorizations") or 0)
 
     def voided(self) -> set[str]:
-        return {member.decode() for member in self.redis.smembers(f"{self.prefix}:voided")}
+        return {
+            member.decode() for member in self.redis.smembers(f"{self.prefix}:voided")
+        }
 
 
 def get_gateway() -> PaymentGateway:

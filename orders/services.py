@@ -8,6 +8,7 @@ after the commit (orders/events.py) and done by workers.
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -94,6 +95,20 @@ def _merge_lines(lines: Iterable[LineRequest]) -> dict[str, int]:
     return quantities
 
 
+_DECLINE_MESSAGES = {
+    "card_declined": "The card was declined. Please use another card.",
+    "insufficient_funds": (
+        "The card was declined for insufficient funds. Please use another card."
+    ),
+}
+
+
+def _decline_message(reason: str) -> str:
+    return _DECLINE_MESSAGES.get(
+        reason, f"The payment was not authorized ({reason}). Please use another card."
+    )
+
+
 def place_order(
     *,
     customer: Customer,
@@ -136,17 +151,24 @@ def place_order(
             except stock.OutOfStockError as error:
                 raise OutOfStockError(str(error)) from error
             total = sum(
-                (products[code].price * quantity for code, quantity in quantities.items()),
+                (
+                    products[code].price * quantity
+                    for code, quantity in quantities.items()
+                ),
                 Decimal("0.00"),
             )
             try:
                 authorization = gateway.authorize(
                     amount=total,
                     card_number=card_number,
-                    idempotency_key=f"checkout:{customer.pk}:{idempotency_key}",
+                    # The order's key stops a double submission (customer lock,
+                    # unique constraint); the gateway's key covers this one
+                    # attempt, so an attempt that rolled back and voided its
+                    # authorization never lends it to the next.
+                    idempotency_key=f"checkout:{customer.pk}:{uuid.uuid4().hex}",
                 )
             except PaymentDeclinedError as error:
-                raise PaymentDeclined(f"the card was declined ({error.reason})") from error
+                raise PaymentDeclined(_decline_message(error.reason)) from error
 
             order = Order.objects.create(
                 customer=customer,

@@ -67,6 +67,9 @@ class StockMovement(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.reference} {self.product_id} {self.quantity:+d}"
+
 
 class SearchEntry(models.Model):
     """What the search index holds for one product, written only by tasks.
@@ -89,3 +92,6 @@ class SearchEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "search entries"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"

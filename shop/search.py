@@ -39,7 +39,14 @@ def index_products(product_ids: Iterable[int]) -> int:
         entries,
         update_conflicts=True,
         unique_fields=["product"],
-        update_fields=["code", "name", "description", "price", "in_stock", "indexed_at"],
+        update_fields=[
+            "code",
+            "name",
+            "description",
+            "price",
+            "in_stock",
+            "indexed_at",
+        ],
     )
     found = {entry.product_id for entry in entries}
     SearchEntry.objects.filter(pk__in=set(ids) - found).delete()
@@ -58,9 +65,9 @@ def stale_product_ids(limit: int) -> list[int]:
         | Q(is_active=False, search_entry__in_stock=True)
     )
     return list(
-        Product.objects.filter(differs).order_by("pk").values_list("pk", flat=True)[
-            :limit
-        ]
+        Product.objects.filter(differs)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
     )
 
 

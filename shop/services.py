@@ -21,7 +21,9 @@ class UnknownProductError(Exception):
 
 class OutOfStockError(Exception):
     def __init__(self, shortages: dict[str, int]) -> None:
-        described = ", ".join(f"{code} ({left} left)" for code, left in shortages.items())
+        described = ", ".join(
+            f"{code} ({left} left)" for code, left in shortages.items()
+        )
         super().__init__(f"not enough stock: {described}")
         self.shortages = shortages
 
@@ -45,7 +47,9 @@ def lock_products(codes: list[str]) -> dict[str, Product]:
     return products
 
 
-def reserve_stock(products: Mapping[str, Product], quantities: Mapping[str, int]) -> None:
+def reserve_stock(
+    products: Mapping[str, Product], quantities: Mapping[str, int]
+) -> None:
     """Take units from locked products, or raise without taking any."""
     shortages = {
         code: products[code].stock

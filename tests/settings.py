@@ -16,7 +16,13 @@ os.environ.setdefault("SHOP_EMBEDDED_REDIS_PORT", "16380")
 (_root / "var" / "test").mkdir(parents=True, exist_ok=True)
 
 from shop.settings import *  # noqa: E402,F403
-from shop.settings import DATABASES, MAILERS, REDIS_URL, VAR_DIR, _redis_db  # noqa: E402
+from shop.settings import (  # noqa: E402
+    DATABASES,
+    MAILERS,
+    REDIS_URL,
+    VAR_DIR,
+    _redis_db,
+)
 
 REDIS_URL = _redis_db(REDIS_URL, 10)
 CELERY_BROKER_URL = REDIS_URL

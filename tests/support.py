@@ -7,18 +7,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
 
 from shop.celery import app
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1) -> T:
+def wait_for[T](
+    check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1
+) -> T:
     """Call check until it returns something truthy; fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:

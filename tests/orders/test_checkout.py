@@ -83,7 +83,7 @@ ERRORS = [
     ({CODE: STOCK + 1}, CARD_APPROVED, 409, "out_of_stock", f"{STOCK} left"),
     ({CODE: 1}, "1234", 400, "invalid_card", "12 to 19 digits"),
     ({CODE: 1}, "4242 4242 4242 4241", 400, "invalid_card", "mistyped"),
-    ({CODE: 1}, CARD_DECLINED, 402, "payment_declined", "card_declined"),
+    ({CODE: 1}, CARD_DECLINED, 402, "payment_declined", "was declined"),
     ({CODE: 1}, CARD_INSUFFICIENT_FUNDS, 402, "payment_declined", "insufficient"),
 ]
 
@@ -125,7 +125,7 @@ def test_api_quantity_that_is_not_a_whole_number_is_refused(
 def test_api_error_detail_is_a_sentence(client, customer, product, key):
     _, _, detail = checkout_by_api(client, {CODE: 1}, CARD_DECLINED, key)
 
-    assert detail == "The card was declined (card_declined)."
+    assert detail == "The card was declined. Please use another card."
 
 
 def test_checkout_page_shows_the_error_without_echoing_the_card(
@@ -136,7 +136,7 @@ def test_checkout_page_shows_the_error_without_echoing_the_card(
     assert status == 402
     assert 'data-error-code="payment_declined"' in page
     assert "Payment declined." in page
-    assert "The card was declined (card_declined)." in page
+    assert "The card was declined. Please use another card." in page
     assert CARD_DECLINED not in page
 
 

@@ -21,9 +21,7 @@ def _checkout(customer, product, card=CARD_APPROVED, key="key-1"):
 
 def _queued(broker) -> dict[str, list[str]]:
     return {
-        queue: names
-        for queue in QUEUES
-        if (names := queued_task_names(broker, queue))
+        queue: names for queue in QUEUES if (names := queued_task_names(broker, queue))
     }
 
 

@@ -29,5 +29,7 @@ def test_inline_mode_does_every_side_effect_before_checkout_returns(
     assert SalesRecord.objects.filter(order=order).exists()
     assert StockMovement.objects.filter(reference=f"order:{order.pk}").exists()
     assert SearchEntry.objects.get(product=product).in_stock is True
-    assert [m for m in read_mailbox(mail_catcher) if f"order {order.pk} " in m["Subject"]]
+    assert [
+        m for m in read_mailbox(mail_catcher) if f"order {order.pk} " in m["Subject"]
+    ]
     assert all(queued_task_names(broker, queue) == [] for queue in QUEUES)

@@ -38,7 +38,9 @@ def test_order_completed_reaches_every_consumer(workers, mail_catcher):
     order = _checkout(customer, product)
 
     wait_for(lambda: SalesRecord.objects.filter(order=order).exists())
-    wait_for(lambda: StockMovement.objects.filter(reference=f"order:{order.pk}").exists())
+    wait_for(
+        lambda: StockMovement.objects.filter(reference=f"order:{order.pk}").exists()
+    )
     wait_for(lambda: SearchEntry.objects.filter(product=product).exists())
     wait_for(lambda: _mail_about(mail_catcher, order))
     assert StockMovement.objects.get(reference=f"order:{order.pk}").quantity == -3
@@ -65,7 +67,9 @@ def test_a_stopped_consumer_delays_none_of_the_others(workers, broker, mail_catc
 
     workers["inventory"].start().wait_ready()
 
-    wait_for(lambda: StockMovement.objects.filter(reference=f"order:{order.pk}").exists())
+    wait_for(
+        lambda: StockMovement.objects.filter(reference=f"order:{order.pk}").exists()
+    )
     assert queued_task_names(broker, "inventory") == []
 
 

@@ -22,7 +22,9 @@ class Command(BaseCommand):
                 time.sleep(3600)
         port = settings.SHOP_EMBEDDED_REDIS_PORT
         if embedded_redis.is_running(port):
-            self.stderr.write(f"something already answers on port {port}; stop it first")
+            self.stderr.write(
+                f"something already answers on port {port}; stop it first"
+            )
             raise SystemExit(1)
         args = embedded_redis.server_args(port, settings.VAR_DIR / "redis")
         self.stdout.write(f"embedded redis on 127.0.0.1:{port}, files in var/redis")

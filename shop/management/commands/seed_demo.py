@@ -1,0 +1,21 @@
+"""Create the demo accounts and print them."""
+
+from django.core.management.base import BaseCommand
+
+from shop.demo import DEMO_PASSWORD, seed_demo_accounts
+
+
+class Command(BaseCommand):
+    help = (
+        f"Create or repair the demo accounts alice and bob (customers) and admin "
+        f"(staff superuser), all with the password {DEMO_PASSWORD!r}. The password "
+        "is public on purpose: run this only on a demo, never on a shop with real "
+        "customers."
+    )
+
+    def handle(self, *args, **options) -> None:
+        accounts = seed_demo_accounts()
+        self.stdout.write(f"demo accounts, password {DEMO_PASSWORD!r} (public):")
+        for account in accounts:
+            role = "staff superuser" if account.is_staff else "customer"
+            self.stdout.write(f"  {account.username:<8}{account.email:<22}{role}")

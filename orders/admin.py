@@ -11,7 +11,7 @@ from shop.admin import ReadOnlyAdmin
 
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
-    fields = ["product", "quantity", "unit_price", "amount"]
+    fields = ["product", "quantity", "cancelled_quantity", "unit_price", "amount"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -42,7 +42,8 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Cancel the selected orders", permissions=["cancel"])
     def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
-        cancelled = sum(cancel_order(order) for order in queryset)
+        # Each cancels what remains of its order; one with nothing left is skipped.
+        cancelled = sum(cancel_order(order) is not None for order in queryset)
         self.message_user(
             request, f"Cancelled {cancelled} order(s).", level=messages.SUCCESS
         )

@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 
 from orders.models import Order, SalesRecord
 
@@ -15,7 +15,13 @@ def record_order(order_id: int) -> bool:
     if order is None:
         logger.info("sales record skipped order_id=%s gone", order_id)
         return False
-    totals = order.lines.aggregate(lines=Count("pk"), units=Sum("quantity"))
+    # The order as placed: a cancellation that got in before this worker ran
+    # has already lowered the order's total, but not what was sold.
+    totals = order.lines.aggregate(
+        lines=Count("pk"),
+        units=Sum("quantity"),
+        revenue=Sum(F("quantity") * F("unit_price")),
+    )
     _, created = SalesRecord.objects.get_or_create(
         order=order,
         defaults={
@@ -23,7 +29,7 @@ def record_order(order_id: int) -> bool:
             "day": order.created_at.date(),
             "lines": totals["lines"],
             "units": totals["units"] or 0,
-            "revenue": order.total,
+            "revenue": totals["revenue"] or 0,
         },
     )
     return created

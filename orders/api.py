@@ -68,11 +68,26 @@ UNAUTHENTICATED = _error(
 class OrderLineSerializer(serializers.ModelSerializer):
     product = serializers.CharField(source="product.code", help_text="Product code.")
     name = serializers.CharField(source="product.name")
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="What the units not cancelled cost; the order's total sums these.",
+    )
 
     class Meta:
         model = OrderLine
-        fields = ["product", "name", "quantity", "unit_price", "amount"]
+        fields = [
+            "product",
+            "name",
+            "quantity",
+            "cancelled_quantity",
+            "unit_price",
+            "amount",
+        ]
+        extra_kwargs = {
+            "quantity": {"help_text": "Units ordered."},
+            "cancelled_quantity": {"help_text": "Units cancelled since."},
+        }
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -89,6 +104,10 @@ class OrderSerializer(serializers.ModelSerializer):
             "cancelled_at",
             "lines",
         ]
+        extra_kwargs = {
+            "total": {"help_text": "What the units not cancelled cost."},
+            "cancelled_at": {"help_text": "When the latest cancellation was made."},
+        }
 
 
 class StepSerializer(serializers.Serializer):

@@ -40,17 +40,19 @@ def order_completed(order: Order) -> None:
     )
 
 
-def order_cancelled(order: Order, quantities: dict[int, int]) -> None:
-    """Publish order.cancelled for an order cancelled in the open transaction."""
+def order_cancelled(order: Order, number: int, quantities: dict[int, int]) -> None:
+    """Publish order.cancelled for cancellation ``number`` of an order.
+
+    ``quantities`` holds the units this cancellation took, by product id; the
+    email lists exactly those, and the number keeps each cancellation's email
+    and stock movements apart from the order's other cancellations.
+    """
+    changes = [[product, units] for product, units in sorted(quantities.items())]
     _publish(
         [
-            send_order_cancellation_task.si(order.pk),
+            send_order_cancellation_task.si(order.pk, number, changes),
             record_stock_movements_task.si(
-                f"order:{order.pk}:cancel",
-                [
-                    [product, quantity]
-                    for product, quantity in sorted(quantities.items())
-                ],
+                f"order:{order.pk}:cancel:{number}", changes
             ),
             update_search_index_task.si(sorted(quantities)),
         ]

@@ -2,7 +2,7 @@
 
 ``manage.py replay_orders`` calls ``replay_orders``. Each sale invoice is one
 ``place_order`` call by its customer; each cancellation invoice cancels the
-order it undoes with ``cancel_order``. Nothing here writes order rows, so a
+units it undoes with ``cancel_order``. Nothing here writes order rows, so a
 replay takes the path a customer's checkout takes, and the side effects of
 every order are queued after its commit as usual. Run the import first
 (shop/importer.py): the replay orders imported products as imported
@@ -19,12 +19,14 @@ docs/online-retail.md:
   needs a customer, and one made-up guest holding a quarter of the year's
   lines would distort every per-customer figure.
 - A cancellation names no original. The original is the customer's most
-  recent order of this replay, not already claimed by another cancellation,
-  that holds every cancelled code with at least the cancelled quantity. If
-  the cancellation is exactly that order, the order is cancelled. If it is
-  only part of it (most cancellations are: a few units or lines sent back),
-  nothing changes and it is counted as ``partial_cancellation``: the shop
-  can only cancel whole orders.
+  recent order of this replay that still holds every cancelled code with at
+  least the cancelled units, counting the units earlier cancellations of
+  this replay took. ``cancel_order`` cancels those units: ``cancelled`` when
+  nothing remains of the order, ``partially_cancelled`` otherwise (most
+  cancellations: a few units or lines sent back).
+- The n-th cancellation a replay matches to an order is applied only if the
+  order has fewer than n cancellations (``cancelled_before`` otherwise), so
+  a second replay of the same invoices cancels nothing twice.
 """
 
 import logging
@@ -41,7 +43,13 @@ from tqdm import tqdm
 
 from orders.models import Order, OrderLine
 from orders.payments import CARD_APPROVED
-from orders.services import CheckoutError, LineRequest, cancel_order, place_order
+from orders.services import (
+    CancellationError,
+    CheckoutError,
+    LineRequest,
+    cancel_order,
+    place_order,
+)
 from shop.importer import (
     OnlineRetailFile,
     SourceLine,
@@ -140,7 +148,7 @@ def read_invoices(source: OnlineRetailFile) -> Iterator[Invoice]:
 
 
 class _Replay:
-    """The state of one replay: customers found, orders placed and claimed."""
+    """The state of one replay: customers found, orders placed and cancelled."""
 
     def __init__(self, report: ReplayReport) -> None:
         self.report = report
@@ -148,8 +156,12 @@ class _Replay:
         # Per customer, the orders this replay placed or found, oldest
         # first: a cancellation looks only at orders of earlier invoices.
         self.orders: dict[int, list[int]] = {}
-        # Orders already undone by a cancellation of this replay.
-        self.claimed: set[int] = set()
+        # Per order, the units and the number of the cancellations this replay
+        # matched to it. Matching reads these rather than the order's rows, so
+        # a second replay, which finds those units already cancelled, matches
+        # every cancellation to the same order as the first.
+        self.cancelled_units: dict[int, Counter[str]] = {}
+        self.cancellations: Counter[int] = Counter()
 
     def run(self, invoice: Invoice) -> None:
         """Place or cancel the order of one invoice, or count why not."""
@@ -216,24 +228,34 @@ class _Replay:
         if original is None:
             self.report.reject("no_original")
             return
-        order_id, held = original
-        if held != quantities:
-            self.report.reject("partial_cancellation")
+        order_id, remaining = original
+        units = self.cancelled_units.setdefault(order_id, Counter())
+        units.update(quantities)
+        self.cancellations[order_id] += 1
+        order = Order.objects.get(pk=order_id)
+        if order.cancellation_count >= self.cancellations[order_id]:
+            self.report.accepted["cancelled_before"] += 1
             return
 
-        self.claimed.add(order_id)
-        if cancel_order(Order.objects.get(pk=order_id)):
-            self.report.accepted["cancelled"] += 1
-        else:
-            self.report.accepted["cancelled_before"] += 1
+        try:
+            cancel_order(order, quantities)
+        except CancellationError as error:
+            # Only a cancellation made outside the replay, between two runs,
+            # leaves the order with less than the replay expects.
+            self.report.reject(error.code, str(error))
+            return
+        whole = remaining == quantities
+        self.report.accepted["cancelled" if whole else "partially_cancelled"] += 1
 
     def _original(
         self, customer: Customer, quantities: dict[str, int]
     ) -> tuple[int, dict[str, int]] | None:
-        """Return the latest unclaimed order holding all of the quantities."""
-        candidates = [
-            pk for pk in self.orders.get(customer.pk, []) if pk not in self.claimed
-        ]
+        """Return the latest order still holding all of the quantities.
+
+        With it, the units it holds (those this replay has not cancelled),
+        by product code.
+        """
+        candidates = self.orders.get(customer.pk, [])
         # Narrow by one cancelled line first: a wholesale customer has
         # hundreds of orders, most without that product.
         code, units = next(iter(quantities.items()))
@@ -246,7 +268,9 @@ class _Replay:
         for order_id, line_code, line_units in OrderLine.objects.filter(
             order_id__in=holding
         ).values_list("order_id", "product__code", "quantity"):
-            held[order_id][line_code] = line_units
+            left = line_units - self.cancelled_units.get(order_id, {}).get(line_code, 0)
+            if left:
+                held[order_id][line_code] = left
         for pk in reversed(candidates):
             lines = held.get(pk)
             if lines is not None and all(

@@ -3,13 +3,15 @@
 ``place_order`` does only what the customer must see succeed before the
 page answers (validate, authorize payment, reserve stock, create the order),
 in one transaction. Everything else is published as ``order.completed``
-after the commit (orders/events.py) and done by workers.
+after the commit (orders/events.py) and done by workers. ``cancel_order``
+returns the stock of some or all units in one transaction the same way, and
+publishes ``order.cancelled``.
 """
 
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -55,6 +57,13 @@ class PaymentDeclined(CheckoutError):
     status = 402
 
 
+class CancellationError(Exception):
+    """A cancellation that does not fit what remains on the order."""
+
+    code = "invalid_cancellation"
+    status = 409
+
+
 @dataclass(frozen=True)
 class LineRequest:
     product_code: str
@@ -65,6 +74,15 @@ class LineRequest:
 class CheckoutResult:
     order: Order
     created: bool
+
+
+@dataclass(frozen=True)
+class CancellationResult:
+    order: Order
+    # The cancellation's number on its order: 1 for the first, and so on.
+    number: int
+    # The units this cancellation took, by product code.
+    quantities: dict[str, int]
 
 
 def _merge_lines(lines: Iterable[LineRequest]) -> dict[str, int]:
@@ -213,18 +231,84 @@ def place_order(
     return CheckoutResult(order, created=True)
 
 
-def cancel_order(order: Order) -> bool:
-    """Cancel a placed order and return its stock; False if already cancelled."""
+def _units_to_cancel(
+    order: Order, lines: Mapping[str, OrderLine], quantities: Mapping[str, int] | None
+) -> dict[str, int]:
+    """Check the requested units against what remains; raise CancellationError."""
+    if quantities is None:
+        return {
+            code: line.remaining_quantity
+            for code, line in lines.items()
+            if line.remaining_quantity
+        }
+    if not quantities:
+        raise CancellationError(f"the cancellation of order {order.pk} names no lines")
+    for code, units in quantities.items():
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise CancellationError(
+                f"units of {code} to cancel must be a whole number of at least 1"
+            )
+        line = lines.get(code)
+        if line is None:
+            raise CancellationError(f"order {order.pk} has no line for {code}")
+        if units > line.remaining_quantity:
+            raise CancellationError(
+                f"cannot cancel {units} of {code} on order {order.pk}: "
+                f"{line.remaining_quantity} remain"
+            )
+    return dict(quantities)
+
+
+def cancel_order(
+    order: Order, quantities: Mapping[str, int] | None = None
+) -> CancellationResult | None:
+    """Cancel units of a placed order and return their stock, in one transaction.
+
+    ``quantities`` maps product codes to units; None cancels everything that
+    remains. Return None if nothing remained; raise CancellationError, having
+    changed nothing, if the quantities are not on the order.
+    """
     with transaction.atomic():
+        # The order's row lock serializes cancellations of one order, so two
+        # of them never both take the same remaining units or the same number.
         order = Order.objects.select_for_update().get(pk=order.pk)
-        if order.status == Order.Status.CANCELLED:
-            return False
-        quantities = dict(order.lines.values_list("product_id", "quantity"))
-        stock.release_stock(quantities)
-        order.status = Order.Status.CANCELLED
+        lines = {
+            line.product.code: line for line in order.lines.select_related("product")
+        }
+        cancelled = _units_to_cancel(order, lines, quantities)
+        if not cancelled:
+            return None
+
+        for code, units in cancelled.items():
+            lines[code].cancelled_quantity += units
+        OrderLine.objects.bulk_update(
+            [lines[code] for code in cancelled], ["cancelled_quantity"]
+        )
+        by_product = {
+            lines[code].product_id: units for code, units in cancelled.items()
+        }
+        stock.release_stock(by_product)
+        order.total = sum((line.amount for line in lines.values()), Decimal("0.00"))
+        order.cancellation_count += 1
         order.cancelled_at = timezone.now()
-        order.save(update_fields=["status", "cancelled_at"])
-        events.order_cancelled(order, quantities)
-    get_gateway().void(order.payment_reference)
-    logger.info("order cancelled order_id=%s", order.pk)
-    return True
+        if not any(line.remaining_quantity for line in lines.values()):
+            order.status = Order.Status.CANCELLED
+        order.save(
+            update_fields=["status", "total", "cancellation_count", "cancelled_at"]
+        )
+        events.order_cancelled(order, order.cancellation_count, by_product)
+
+    # A partial cancellation keeps the authorization: the capture (not
+    # modelled here) would take the reduced total. Only an order with
+    # nothing left releases it.
+    if order.status == Order.Status.CANCELLED:
+        get_gateway().void(order.payment_reference)
+    logger.info(
+        "order cancellation applied order_id=%s number=%s units=%s total=%s status=%s",
+        order.pk,
+        order.cancellation_count,
+        sum(cancelled.values()),
+        order.total,
+        order.status,
+    )
+    return CancellationResult(order, order.cancellation_count, cancelled)

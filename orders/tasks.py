@@ -2,7 +2,8 @@
 
 Each task takes an order id, reads the committed row, and is safe to run
 twice: emails go through notifications.delivery.send_once, the analytics
-record is one row per order.
+record is one row per order. A cancellation's message also carries its
+number and the (product id, units) it took, which the row does not keep.
 """
 
 import smtplib
@@ -25,8 +26,10 @@ def send_order_confirmation_task(order_id: int) -> None:
 
 
 @shared_task(autoretry_for=SMTP_TRANSIENT, retry_backoff=30, max_retries=3)
-def send_order_cancellation_task(order_id: int) -> None:
-    emails.send_order_cancellation(order_id)
+def send_order_cancellation_task(
+    order_id: int, number: int, cancelled: list[tuple[int, int]]
+) -> None:
+    emails.send_order_cancellation(order_id, number, cancelled)
 
 
 @shared_task

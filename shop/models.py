@@ -50,7 +50,7 @@ class Product(models.Model):
 class StockMovement(models.Model):
     """One change of a product's stock, booked after the fact by a worker.
 
-    The reference names what caused it (``order:42``, ``order:42:cancel``);
+    The reference names what caused it (``order:42``, ``order:42:cancel:1``);
     the unique pair makes booking the same change twice a no-op.
     """
 

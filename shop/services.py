@@ -65,7 +65,7 @@ def reserve_stock(
 
 
 def release_stock(quantities: Mapping[int, int]) -> None:
-    """Put units back on products, by product id (a cancelled order)."""
+    """Put units back on products, by product id (cancelled order lines)."""
     for product_id in sorted(quantities):
         Product.objects.filter(pk=product_id).update(
             stock=F("stock") + quantities[product_id]

@@ -1,5 +1,6 @@
 """Real worker processes and waiting, for the tests of async behaviour."""
 
+import base64
 import json
 import os
 import subprocess
@@ -30,18 +31,37 @@ def wait_for[T](
         time.sleep(interval)
 
 
-def queued_task_names(redis_client, queue: str) -> list[str]:
-    """Return the task names of the messages waiting in a Redis queue.
+def queued_messages(redis_client, queue: str) -> list[dict]:
+    """Return the messages waiting in a Redis queue, oldest first.
 
     Kombu keeps a queue as a Redis list named after it, plus one list per
     priority step (name + separator + step); all of them are read.
     """
     keys = [queue.encode(), *redis_client.keys(f"{queue}\x06\x16*")]
-    names = []
-    for key in keys:
-        for raw in redis_client.lrange(key, 0, -1):
-            names.append(json.loads(raw)["headers"]["task"])
-    return names
+    return [
+        json.loads(raw)
+        for key in keys
+        for raw in reversed(redis_client.lrange(key, 0, -1))
+    ]
+
+
+def queued_task_names(redis_client, queue: str) -> list[str]:
+    """Return the task names of the messages waiting in a Redis queue."""
+    return [
+        message["headers"]["task"] for message in queued_messages(redis_client, queue)
+    ]
+
+
+def queued_task_args(redis_client, queue: str) -> list[list]:
+    """Return the positional arguments of the messages waiting in a queue."""
+    calls = []
+    for message in queued_messages(redis_client, queue):
+        body = message["body"]
+        if message["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args, _kwargs, _embed = json.loads(body)
+        calls.append(args)
+    return calls
 
 
 def worker_env(**extra: str) -> dict[str, str]:

@@ -52,6 +52,7 @@ def test_owner_reads_own_order_with_its_lines_and_background_work(client, order)
             "product": "22423",
             "name": "Regency cakestand",
             "quantity": 2,
+            "cancelled_quantity": 0,
             "unit_price": "2.50",
             "amount": "5.00",
         }

@@ -3,17 +3,24 @@
 import pytest
 from django.db import transaction
 
+from orders.emails import cancellation_key
 from orders.payments import CARD_APPROVED, CARD_DECLINED
-from orders.services import LineRequest, PaymentDeclined, cancel_order, place_order
+from orders.services import (
+    CancellationError,
+    LineRequest,
+    PaymentDeclined,
+    cancel_order,
+    place_order,
+)
 from shop.queues import QUEUES
 from tests.factories import CustomerFactory, ProductFactory
-from tests.support import queued_task_names
+from tests.support import queued_task_args, queued_task_names
 
 
-def _checkout(customer, product, card=CARD_APPROVED, key="key-1"):
+def _checkout(customer, *products, card=CARD_APPROVED, key="key-1"):
     return place_order(
         customer=customer,
-        lines=[LineRequest(product.code, 2)],
+        lines=[LineRequest(product.code, 2) for product in products],
         card_number=card,
         idempotency_key=key,
     )
@@ -95,3 +102,53 @@ def test_cancellation_sends_email_stock_and_index_messages(broker):
     }
     product.refresh_from_db()
     assert product.stock == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_partial_cancellation_sends_its_number_and_units_to_each_consumer(broker):
+    customer, kept, returned = CustomerFactory(), ProductFactory(), ProductFactory()
+    order = _checkout(customer, kept, returned).order
+    broker.flushdb()
+
+    cancel_order(order, {returned.code: 1})
+
+    assert _queued(broker) == {
+        "emails": ["orders.tasks.send_order_cancellation_task"],
+        "inventory": ["shop.tasks.record_stock_movements_task"],
+        "search": ["shop.tasks.update_search_index_task"],
+    }
+    assert queued_task_args(broker, "emails") == [[order.pk, 1, [[returned.pk, 1]]]]
+    assert queued_task_args(broker, "inventory") == [
+        [f"order:{order.pk}:cancel:1", [[returned.pk, 1]]]
+    ]
+    assert queued_task_args(broker, "search") == [[[returned.pk]]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_second_partial_cancellation_gets_its_own_reference_and_email_key(broker):
+    customer, product, other = CustomerFactory(), ProductFactory(), ProductFactory()
+    order = _checkout(customer, product, other).order
+    broker.flushdb()
+    cancel_order(order, {product.code: 1})
+
+    cancel_order(order, {product.code: 1})
+
+    references = [args[0] for args in queued_task_args(broker, "inventory")]
+    keys = [
+        cancellation_key(order_id, number)
+        for order_id, number, _ in queued_task_args(broker, "emails")
+    ]
+    assert references == [f"order:{order.pk}:cancel:{n}" for n in (1, 2)]
+    assert keys == [f"order-cancellation:{order.pk}:{n}" for n in (1, 2)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_cancellation_sends_nothing(broker):
+    customer, product = CustomerFactory(), ProductFactory()
+    order = _checkout(customer, product).order
+    broker.flushdb()
+
+    with pytest.raises(CancellationError):
+        cancel_order(order, {product.code: 3})
+
+    assert _queued(broker) == {}

@@ -1,17 +1,18 @@
-"""The order.completed fan-out, on a real broker and real worker processes."""
+"""The order events' fan-out, on a real broker and real worker processes."""
 
 import pytest
 
 from notifications.mailcatcher import read_mailbox
 from notifications.models import EmailDelivery
-from orders.emails import confirmation_key
+from orders.emails import cancellation_key, confirmation_key
 from orders.models import SalesRecord
 from orders.payments import CARD_APPROVED
-from orders.services import LineRequest, place_order
-from orders.tasks import send_order_confirmation_task
+from orders.services import LineRequest, cancel_order, place_order
+from orders.tasks import send_order_cancellation_task, send_order_confirmation_task
 from shop.models import SearchEntry, StockMovement
 from shop.search import search_products
 from shop.services import change_product
+from shop.tasks import record_stock_movements_task
 from tests.factories import CustomerFactory, ProductFactory
 from tests.support import queued_task_names, wait_for
 
@@ -91,6 +92,52 @@ def test_confirmation_is_sent_once_when_its_message_arrives_again(
     )
     assert len(_mail_about(mail_catcher, order)) == 1
     assert EmailDelivery.objects.filter(key=confirmation_key(order.pk)).count() == 1
+
+
+def test_partial_cancellation_is_mailed_and_booked_once(workers, mail_catcher):
+    customer = CustomerFactory()
+    kept, returned = ProductFactory(stock=10), ProductFactory(stock=10)
+    order = place_order(
+        customer=customer,
+        lines=[LineRequest(kept.code, 3), LineRequest(returned.code, 3)],
+        card_number=CARD_APPROVED,
+        idempotency_key="partial",
+    ).order
+    reference, key = f"order:{order.pk}:cancel:1", cancellation_key(order.pk, 1)
+
+    cancel_order(order, {returned.code: 2})
+
+    def mailed():
+        return [
+            m
+            for m in read_mailbox(mail_catcher)
+            if m["Subject"] == f"Part of your order {order.pk} was cancelled"
+        ]
+
+    wait_for(mailed)
+    wait_for(lambda: StockMovement.objects.filter(reference=reference).exists())
+    emails_seen = len(workers["emails"].log())
+    inventory_seen = len(workers["inventory"].log())
+    # The same two messages delivered again, as after a lost ack.
+    send_order_cancellation_task.delay(order.pk, 1, [[returned.pk, 2]])
+    record_stock_movements_task.delay(reference, [[returned.pk, 2]])
+    wait_for(
+        lambda: f"email already sent key={key}" in workers["emails"].log()[emails_seen:]
+    )
+    wait_for(
+        lambda: f"reference={reference} new=0"
+        in workers["inventory"].log()[inventory_seen:]
+    )
+    [mail] = mailed()
+    body = mail.get_body(("plain",)).get_content()
+    assert f"2 x {returned.name} ({returned.code})" in body
+    assert kept.code not in body
+    assert EmailDelivery.objects.filter(key=key).count() == 1
+    assert list(
+        StockMovement.objects.filter(reference=reference).values_list(
+            "product_id", "quantity", "stock_at_booking"
+        )
+    ) == [(returned.pk, 2, 9)]
 
 
 def test_search_shows_a_change_once_its_index_task_ran(workers):

@@ -3,6 +3,7 @@
 import re
 from collections import Counter
 from datetime import date, timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -169,9 +170,7 @@ def test_replay_cancels_the_latest_matching_order_once(shop, tmp_path):
     assert set(Order.objects.values_list("status", flat=True)) == {"CANCELLED"}
 
 
-def test_replay_leaves_an_order_placed_when_a_cancellation_is_only_part_of_it(
-    shop, tmp_path
-):
+def test_replay_cancels_the_units_a_partial_cancellation_names(shop, tmp_path):
     path = write(
         tmp_path,
         [
@@ -185,9 +184,62 @@ def test_replay_leaves_an_order_placed_when_a_cancellation_is_only_part_of_it(
 
     report = replay_orders(path)
 
-    assert report.rejected == Counter(partial_cancellation=1, no_original=2)
-    assert Order.objects.get().status == Order.Status.PLACED
-    assert stock("85123A") == 14
+    order = Order.objects.get()
+    assert report.accepted == Counter(placed=1, partially_cancelled=1)
+    assert report.rejected == Counter(no_original=2)
+    assert (order.status, order.total, order.cancellation_count) == (
+        Order.Status.PLACED,
+        Decimal("15.00"),
+        1,
+    )
+    assert list(
+        order.lines.values_list("product__code", "quantity", "cancelled_quantity")
+    ) == [("85123A", 6, 2), ("71053", 2, 0)]
+    assert stock("85123A") == 16
+
+
+def test_replay_matches_later_cancellations_to_the_units_that_remain(shop, tmp_path):
+    path = write(
+        tmp_path,
+        [
+            line("536365", "85123A", 6),
+            line("C536366", "85123A", -2, date=DAY_2),
+            line("C536367", "85123A", -4, date=DAY_2),
+            line("C536368", "85123A", -1, date=DAY_3),
+        ],
+    )
+
+    report = replay_orders(path)
+
+    order = Order.objects.get()
+    assert report.accepted == Counter(placed=1, partially_cancelled=1, cancelled=1)
+    assert report.rejected == Counter(no_original=1)
+    assert (order.status, order.total, order.cancellation_count) == (
+        Order.Status.CANCELLED,
+        Decimal("0.00"),
+        2,
+    )
+    assert stock("85123A") == 20
+
+
+def test_second_replay_applies_no_partial_cancellation_twice(shop, tmp_path):
+    path = write(
+        tmp_path,
+        [
+            line("536365", "85123A", 6),
+            line("C536366", "85123A", -2, date=DAY_2),
+            line("C536367", "85123A", -1, date=DAY_3),
+        ],
+    )
+    replay_orders(path)
+
+    again = replay_orders(path)
+
+    order = Order.objects.get()
+    assert again.accepted == Counter(placed_before=1, cancelled_before=2)
+    assert order.lines.get().cancelled_quantity == 3
+    assert order.cancellation_count == 2
+    assert stock("85123A") == 17
 
 
 def test_second_replay_creates_and_cancels_nothing_new(shop, tmp_path):

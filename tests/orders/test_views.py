@@ -9,10 +9,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import EmailDelivery
-from orders.emails import confirmation_key
+from orders.emails import cancellation_key, confirmation_key
 from orders.models import Order, SalesRecord
 from orders.payments import CARD_APPROVED, SimulatedGateway
-from orders.services import LineRequest, place_order
+from orders.services import LineRequest, cancel_order, place_order
 from shop.cart import SESSION_KEY
 from shop.models import SearchEntry, StockMovement
 from shop.search import index_products
@@ -164,6 +164,72 @@ def test_order_page_shows_background_work_once_done(client, order, product):
     response = client.get(reverse("orders:detail", args=[order.pk]))
 
     assert [step.done for step in response.context["steps"]] == [True] * 4
+
+
+def test_order_page_shows_cancelled_units_and_the_total_of_what_remains(
+    client, order, product
+):
+    cancel_order(order, {product.code: 1})
+    client.force_login(order.customer.user)
+
+    response = client.get(reverse("orders:detail", args=[order.pk]))
+
+    page = " ".join(response.content.decode().split())
+    assert "<dt>Partly cancelled</dt>" in page
+    assert (
+        '<td class="num">2</td> <td class="num">1</td> '
+        '<td class="num">£2.50</td> <td class="num">£2.50</td>'
+    ) in page
+    assert (
+        '<th colspan="4">Total of what remains</th><th class="num">£2.50</th>' in page
+    )
+    assert "Cancel the rest of this order" in page
+
+
+def test_order_page_counts_stock_returns_of_every_cancellation(client, order, product):
+    cancel_order(order, {product.code: 1})
+    cancel_order(order, {product.code: 1})
+    for number in (1, 2):
+        EmailDelivery.objects.create(
+            key=cancellation_key(order.pk, number),
+            to="x",
+            subject="y",
+            sent_at=timezone.now(),
+        )
+        StockMovement.objects.create(
+            product=product,
+            reference=f"order:{order.pk}:cancel:{number}",
+            quantity=1,
+            stock_at_booking=6 + number,
+        )
+    index_products([product.pk])
+    client.force_login(order.customer.user)
+
+    response = client.get(reverse("orders:detail", args=[order.pk]))
+
+    steps = {step.label: step.done for step in response.context["steps"]}
+    assert steps["Cancellation email sent"] is True
+    assert steps["Stock return booked"] is True
+    assert steps["Search index updated after cancelling"] is True
+
+
+def test_order_page_waits_for_the_stock_return_of_the_latest_cancellation(
+    client, order, product
+):
+    cancel_order(order, {product.code: 1})
+    cancel_order(order, {product.code: 1})
+    StockMovement.objects.create(
+        product=product,
+        reference=f"order:{order.pk}:cancel:1",
+        quantity=1,
+        stock_at_booking=7,
+    )
+    client.force_login(order.customer.user)
+
+    response = client.get(reverse("orders:detail", args=[order.pk]))
+
+    steps = {step.label: step.done for step in response.context["steps"]}
+    assert steps["Stock return booked"] is False
 
 
 def test_order_page_ignores_an_index_entry_older_than_the_order(client, order, product):

@@ -37,8 +37,12 @@ demo: $(STAMP)
 	@echo "  mail    http://127.0.0.1:8000/mail/"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" FLOWER_BASIC_AUTH="flower:$$(cat var/flower-password)" \
-		$(BIN)/honcho start
+	@# honcho stops its processes on INT and TERM, not on HUP (a closed
+	@# terminal): pass each of them on as TERM so nothing is left running.
+	@PATH="$(CURDIR)/$(BIN):$$PATH" FLOWER_BASIC_AUTH="flower:$$(cat var/flower-password)" \
+		$(BIN)/honcho start & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' HUP INT TERM; \
+	wait $$pid
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -62,8 +66,9 @@ bench-import: $(STAMP)
 	@test -n "$$ONLINE_RETAIL_CSV" || { echo "set ONLINE_RETAIL_CSV to the Online Retail file"; exit 1; }
 	$(BIN)/python -m benchmarks.import_online_retail "$$ONLINE_RETAIL_CSV"
 
+# Options go through BENCH_CHECKOUT_ARGS, e.g. "--smtp-delay-ms 100".
 bench-checkout: $(STAMP)
-	$(BIN)/python -m benchmarks.checkout
+	$(MANAGE) bench_checkout $(BENCH_CHECKOUT_ARGS)
 
 clean:
 	rm -rf var

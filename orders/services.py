@@ -90,7 +90,9 @@ def _merge_lines(lines: Iterable[LineRequest]) -> dict[str, int]:
     quantities: dict[str, int] = {}
     for line in lines:
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int):
-            raise InvalidOrderError(f"quantity of {line.product_code} is not a number")
+            raise InvalidOrderError(
+                f"quantity of {line.product_code} is not a whole number"
+            )
         if line.quantity <= 0:
             raise InvalidOrderError(
                 f"quantity of {line.product_code} must be at least 1"

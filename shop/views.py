@@ -31,7 +31,13 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     entries = search_products(query, limit=settings.SHOP_SEARCH_RESULTS)
-    context = {"form": form, "query": query, "entries": entries}
+    context = {
+        "form": form,
+        "query": query,
+        "entries": entries,
+        "limit": settings.SHOP_SEARCH_RESULTS,
+        "capped": len(entries) == settings.SHOP_SEARCH_RESULTS,
+    }
     return render(request, "shop/search.html", context)
 
 

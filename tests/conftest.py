@@ -11,19 +11,29 @@ from tests.support import Worker
 
 
 @pytest.fixture(scope="session", autouse=True)
-def redis_server():
-    """A Redis for the broker and the gateway, emptied before the run."""
+def redis_server(request):
+    """A Redis for the broker, the gateway and task state, emptied first.
+
+    The run's folder under var/test goes when the run passes; after a failure
+    it stays, with the workers' logs.
+    """
     process = None
     if settings.SHOP_EMBEDDED_REDIS:
         port = settings.SHOP_EMBEDDED_REDIS_PORT
         if not embedded_redis.is_running(port):
             process = embedded_redis.start(port, settings.VAR_DIR / "redis")
-    for url in (settings.CELERY_BROKER_URL, settings.ORDERS_GATEWAY_REDIS_URL):
+    for url in (
+        settings.CELERY_BROKER_URL,
+        settings.ORDERS_GATEWAY_REDIS_URL,
+        settings.SHOP_TASK_STATE_REDIS_URL,
+    ):
         redis.Redis.from_url(url).flushdb()
     yield redis.Redis.from_url(settings.CELERY_BROKER_URL)
     if process is not None:
         process.terminate()
         process.wait(10)
+    if request.session.testsfailed == 0:
+        shutil.rmtree(settings.VAR_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

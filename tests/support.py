@@ -85,6 +85,8 @@ class Worker:
         self.queues = queues
         self.nodename = f"{name}@test"
         self.log_path = settings.VAR_DIR / f"worker-{name}.log"
+        # Each test run starts a fresh log; restarts within the run append.
+        self.log_path.write_bytes(b"")
         self.env = env
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
@@ -98,6 +100,7 @@ class Worker:
                 "-n", self.nodename,
                 "-c", str(self.concurrency),
                 "--without-mingle", "--without-gossip",
+                "--include", "tests.tasks",
                 "--loglevel", "INFO",
             ],
             cwd=ROOT,

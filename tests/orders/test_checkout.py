@@ -118,7 +118,7 @@ def test_api_quantity_that_is_not_a_whole_number_is_refused(
     status, code, detail = checkout_by_api(client, {CODE: quantity}, CARD_APPROVED, key)
 
     assert (status, code) == (400, "invalid_order")
-    assert detail == f"Quantity of {CODE} is not a number."
+    assert detail == f"Quantity of {CODE} is not a whole number."
     assert not Order.objects.exists()
 
 

@@ -25,6 +25,7 @@ def test_sending_to_an_undeclared_queue_raises_instead_of_creating_it(broker):
     assert not broker.exists("emial")
 
 
+@pytest.mark.django_db
 def test_every_routed_task_exists():
     app.loader.import_default_modules()
 

@@ -20,12 +20,12 @@ logger = get_task_logger(__name__)
 SMTP_TRANSIENT = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
 
 
-@shared_task(autoretry_for=SMTP_TRANSIENT, retry_backoff=30, max_retries=3)
+@shared_task(autoretry_for=SMTP_TRANSIENT)
 def send_order_confirmation_task(order_id: int) -> None:
     emails.send_order_confirmation(order_id)
 
 
-@shared_task(autoretry_for=SMTP_TRANSIENT, retry_backoff=30, max_retries=3)
+@shared_task(autoretry_for=SMTP_TRANSIENT)
 def send_order_cancellation_task(
     order_id: int, number: int, cancelled: list[tuple[int, int]]
 ) -> None:

@@ -1,11 +1,12 @@
-"""Admin for the catalog, customers, the stock ledger and the search index."""
+"""Admin for the catalog, customers, stock ledger, search index, dead letters."""
 
-from django.contrib import admin
-from django.db.models import Model
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from shop.models import Customer, Product, SearchEntry, StockMovement
+from shop import deadletters
+from shop.models import Customer, DeadLetter, Product, SearchEntry, StockMovement
 from shop.services import change_product
 
 
@@ -66,3 +67,48 @@ class SearchEntryAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "price", "in_stock", "indexed_at"]
     list_filter = ["in_stock"]
     search_fields = ["code", "name"]
+
+
+class ReplayedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("waiting", "Waiting"), ("replayed", "Replayed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "waiting":
+            return queryset.filter(replayed_at__isnull=True)
+        if self.value() == "replayed":
+            return queryset.filter(replayed_at__isnull=False)
+        return queryset
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = [
+        "failed_at",
+        "task_name",
+        "queue",
+        "attempts",
+        "exception",
+        "replayed_at",
+    ]
+    list_filter = [ReplayedFilter, "queue", "task_name", "failed_at"]
+    search_fields = ["task_name", "task_id", "exception"]
+    actions = ["replay"]
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Model | None = None
+    ) -> bool:
+        # Purging a dead letter after reading it is the one edit allowed.
+        return request.user.has_perm("shop.delete_deadletter")
+
+    @admin.action(description="Replay the selected dead letters")
+    def replay(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        sent = [
+            task_id for letter in queryset if (task_id := deadletters.replay(letter))
+        ]
+        self.message_user(
+            request, f"{len(sent)} dead letters replayed.", messages.SUCCESS
+        )

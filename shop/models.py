@@ -95,3 +95,37 @@ class SearchEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class DeadLetter(models.Model):
+    """A task that gave up: what it was, why it failed, until it is replayed."""
+
+    task_name = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=64)
+    queue = models.CharField(max_length=60, blank=True)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    exception = models.TextField()
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField()
+    failed_at = models.DateTimeField(auto_now=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replay_task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-failed_at", "-pk"]
+        indexes = [models.Index(fields=["replayed_at", "failed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.task_id}"
+
+
+class AlertState(models.Model):
+    """Whether an alert is firing, so it is sent once per episode."""
+
+    name = models.CharField(max_length=60, unique=True)
+    active = models.BooleanField(default=False)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {'active' if self.active else 'quiet'}"

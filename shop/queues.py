@@ -27,6 +27,7 @@ ROUTES: dict[str, str] = {
     "shop.tasks.record_stock_movements_task": "inventory",
     "shop.tasks.update_search_index_task": "search",
     "shop.tasks.reindex_stale_products_task": "low",
+    "shop.tasks.check_dead_letter_depth_task": "low",
 }
 
 

@@ -208,12 +208,18 @@ CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 90
-CELERY_TASK_SOFT_TIME_LIMIT = 60
+# Time limits are set on the base task (shop/base_task.py) and per task.
 # Redis hands an unacknowledged message to another worker after this long;
-# it must exceed every time limit and countdown, or work runs twice.
+# it must exceed every time limit and countdown, or work runs twice. The
+# worker refuses to start otherwise (shop/celery.py).
+SHOP_VISIBILITY_TIMEOUT_SECONDS = env.int(
+    "SHOP_VISIBILITY_TIMEOUT_SECONDS", default=3600
+)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    "visibility_timeout": SHOP_VISIBILITY_TIMEOUT_SECONDS,
+    # Serve the queues a worker consumes in the order given to -Q, so one
+    # worker on critical,default,low always takes critical work first.
+    "queue_order_strategy": "priority",
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
     "health_check_interval": 10,
@@ -250,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    "check-dead-letter-depth": {
+        "task": "shop.tasks.check_dead_letter_depth_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # --- The shop's own settings ----------------------------------------------
@@ -277,6 +288,20 @@ SHOP_SEARCH_RESULTS = 48
 # Linked from the page footer while DEBUG is on; the Procfile serves it here.
 SHOP_FLOWER_URL = env.str("SHOP_FLOWER_URL", default="http://127.0.0.1:5555/")
 SHOP_LOW_STOCK_THRESHOLD = env.int("SHOP_LOW_STOCK_THRESHOLD", default=5)
+# A message handed to workers more often than this without finishing (it
+# kills its worker every time) is dead-lettered instead of looping forever.
+SHOP_TASK_MAX_DELIVERIES = env.int("SHOP_TASK_MAX_DELIVERIES", default=5)
+# Delivery counters live beside the broker, in database 3.
+SHOP_TASK_STATE_REDIS_URL = env.str(
+    "SHOP_TASK_STATE_REDIS_URL", default=_redis_db(REDIS_URL, 3)
+)
+# On-call is mailed when more dead letters than this wait for a replay.
+SHOP_DEAD_LETTER_ALERT_DEPTH = env.int("SHOP_DEAD_LETTER_ALERT_DEPTH", default=10)
+# The longest countdown any task of the shop is sent with; the worker checks
+# it against the visibility timeout.
+SHOP_MAX_COUNTDOWN_SECONDS = 15 * 60
+ADMINS = [("On-call", address) for address in env.list("DJANGO_ADMINS", default=[])]
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Django REST framework ------------------------------------------------
 

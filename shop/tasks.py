@@ -7,7 +7,7 @@ from beat and repairs any entry that a lost or failed update left behind.
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from shop import inventory, search
+from shop import deadletters, inventory, search
 
 logger = get_task_logger(__name__)
 
@@ -30,3 +30,8 @@ def reindex_stale_products_task(batch_size: int = 5000) -> None:
     if stale:
         search.index_products(stale)
     logger.info("search index sweep reindexed=%s", len(stale))
+
+
+@shared_task
+def check_dead_letter_depth_task() -> None:
+    deadletters.check_depth()

@@ -10,7 +10,6 @@ import os
 
 from celery import Celery, signals
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
 
@@ -48,7 +47,11 @@ def refuse_unsafe_visibility_timeout(sender: object = None, **kwargs: object) ->
     app.loader.import_default_modules()
     problems = visibility_timeout_problems(app)
     if problems:
-        raise ImproperlyConfigured("; ".join(problems))
+        # SystemExit, not an error: Celery logs and ignores what a signal
+        # handler raises, and the worker would start anyway.
+        raise SystemExit(
+            "refusing to start, tasks could run twice:\n" + "\n".join(problems)
+        )
 
 
 @signals.beat_init.connect

@@ -70,7 +70,9 @@ def worker_env(**extra: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         SHOP_TEST_DATABASE_NAME=str(connection.settings_dict["NAME"]),
-        EMAIL_PORT=str(settings.MAILERS["default"]["OPTIONS"]["port"]),
+        # Set by the mail_catcher fixture; 0 (no SMTP) for workers that send
+        # no mail.
+        EMAIL_PORT=str(settings.MAILERS["default"].get("OPTIONS", {}).get("port", 0)),
         NOTIFICATIONS_MAILBOX_DIR=str(settings.NOTIFICATIONS_MAILBOX_DIR),
         PYTHONUNBUFFERED="1",
     )

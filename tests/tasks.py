@@ -64,5 +64,8 @@ def poison_task(key: str) -> None:
 
 
 @shared_task
-def mark_task(key: str, number: int) -> None:
+def mark_task(key: str, number: int, seconds: float = 0.0) -> None:
+    """Note the task's start in order, take a while, then note it done."""
+    state().rpush(f"{key}:started", number)
+    time.sleep(seconds)
     state().sadd(f"{key}:done", number)

@@ -1,7 +1,8 @@
-"""Forms of the storefront: search and the cart's quantities."""
+"""Forms of the storefront: search, the cart's quantities, and sign-up."""
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
 
 
 class SearchForm(forms.Form):
@@ -26,3 +27,10 @@ class CartLineForm(AddToCartForm):
 
     code = forms.CharField(max_length=20, widget=forms.HiddenInput)
     quantity = forms.IntegerField(min_value=0)
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField()
+
+    class Meta(UserCreationForm.Meta):
+        fields = ["username", "email"]

@@ -21,6 +21,7 @@ QUEUES: dict[str, str] = {
 }
 
 ROUTES: dict[str, str] = {
+    "notifications.tasks.send_welcome_email_task": "emails",
     "orders.tasks.send_order_confirmation_task": "emails",
     "orders.tasks.send_order_cancellation_task": "emails",
     "orders.tasks.record_order_analytics_task": "analytics",

@@ -1,14 +1,19 @@
-"""Catalog and stock writes done on the request side.
+"""Catalog, stock and customer writes done on the request side.
 
 Stock is taken and returned inside the checkout's transaction; a product
-change queues its search index update for after the commit.
+change queues its search index update, and a sign-up its welcome email,
+for after the commit.
 """
 
 from collections.abc import Mapping
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import F
 
+from notifications.tasks import send_welcome_email_task
 from shop.models import Customer, Product
 from shop.tasks import update_search_index_task
 
@@ -79,6 +84,25 @@ def change_product(product: Product, **changes: object) -> Product:
     product.save(update_fields=[*changes, "updated_at"])
     update_search_index_task.delay_on_commit([product.pk])
     return product
+
+
+def register_customer(
+    *, username: str, email: str, password: str, country: str = ""
+) -> Customer:
+    """Create a user and their customer profile, and queue the welcome email.
+
+    The welcome goes out NOTIFICATIONS_WELCOME_DELAY_SECONDS after the
+    commit, on the emails queue; Flower shows it with its ETA meanwhile.
+    """
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(
+            username=username, email=email, password=password
+        )
+        customer = Customer.objects.create(user=user, country=country)
+        send_welcome_email_task.apply_async_on_commit(
+            (user.pk,), countdown=settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS
+        )
+    return customer
 
 
 def customer_for(user: AbstractBaseUser) -> Customer:

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include((storefront, "shop"))),
     path("", include("orders.urls")),
     path("mail/", include("notifications.urls")),
+    path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include((api, "api"))),
     path("admin/", admin.site.urls),

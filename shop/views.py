@@ -2,15 +2,17 @@
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from shop.cart import Cart, cart_total
-from shop.forms import AddToCartForm, CartLineForm, SearchForm
+from shop.forms import AddToCartForm, CartLineForm, SearchForm, SignUpForm
 from shop.models import Product
 from shop.search import search_products
+from shop.services import register_customer
 
 CATALOG_PAGE_SIZE = 24
 
@@ -86,3 +88,23 @@ def cart_update(request: HttpRequest) -> HttpResponse:
     else:
         messages.error(request, " ".join(form.errors.get("quantity", ["Not changed."])))
     return redirect("shop:cart")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account, sign it in, and leave the welcome email to a worker."""
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        customer = register_customer(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
+        login(
+            request, customer.user, backend="django.contrib.auth.backends.ModelBackend"
+        )
+        minutes = max(1, settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS // 60)
+        messages.success(
+            request, f"Welcome! A welcome email follows in about {minutes} minutes."
+        )
+        return redirect("shop:catalog")
+    return render(request, "registration/signup.html", {"form": form})

@@ -12,7 +12,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: demo test lint format requirements bench bench-import bench-checkout clean
+.PHONY: demo test lint format requirements bench bench-import bench-checkout bench-queues clean
 
 $(STAMP): requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed; set PYTHON=/path/to/python3.12"; exit 1; }
@@ -60,7 +60,7 @@ requirements: $(STAMP)
 	{ echo "# Generated from requirements.in by \`make requirements\`; every version pinned."; \
 	  $(BIN)/python -m pip freeze | sort -f; } > requirements.txt
 
-bench: bench-import bench-checkout
+bench: bench-import bench-checkout bench-queues
 
 bench-import: $(STAMP)
 	@test -n "$$ONLINE_RETAIL_CSV" || { echo "set ONLINE_RETAIL_CSV to the Online Retail file"; exit 1; }
@@ -75,6 +75,13 @@ bench-import: $(STAMP)
 # Options go through BENCH_CHECKOUT_ARGS, e.g. "--smtp-delay-ms 100".
 bench-checkout: $(STAMP)
 	$(MANAGE) bench_checkout $(BENCH_CHECKOUT_ARGS)
+
+# Its own Redis (port 16382) and SQLite file under var/bench-queues.
+bench-queues: $(STAMP)
+	rm -rf var/bench-queues
+	env -u DATABASE_URL -u REDIS_URL SHOP_VAR_DIR="$(CURDIR)/var/bench-queues" \
+		SHOP_EMBEDDED_REDIS_PORT=16382 SHOP_LOG_LEVEL=WARNING \
+		$(MANAGE) bench_queues $(BENCH_QUEUES_ARGS)
 
 clean:
 	rm -rf var

@@ -62,8 +62,12 @@ def _message(
     return message
 
 
-def send_order_confirmation(order_id: int) -> bool:
-    """Send the order's confirmation, once; True if this call sent it."""
+def send_order_confirmation(order_id: int, resend: str = "") -> bool:
+    """Send the order's confirmation, once; True if this call sent it.
+
+    A resend the customer asked for has its own key (``resend`` names the
+    request), so it is sent once too, however often its message arrives.
+    """
     order = _load(order_id)
     if order is None:
         return False
@@ -77,7 +81,8 @@ def send_order_confirmation(order_id: int) -> bool:
         f"Your order {order.pk} is confirmed",
         ordered_total=ordered_total,
     )
-    return send_once(confirmation_key(order.pk), message)
+    key = confirmation_key(order.pk) + (f":resend:{resend}" if resend else "")
+    return send_once(key, message)
 
 
 def send_order_cancellation(

@@ -1,10 +1,12 @@
 """The order events and the consumers each one fans out to.
 
-An event is published as one message per consumer, each routed to its own
-queue (shop/queues.py), and only once the order's transaction commits: a
-rolled-back checkout sends nothing, and a slow or stopped consumer delays
-none of the others. Redis pub/sub is not used for this: it keeps nothing
-for a consumer that is down.
+An event is one message per consumer, each routed to its own queue
+(shop/queues.py), so a slow or stopped consumer delays none of the others.
+The messages go through the transactional outbox (shop/outbox.py): written
+in the order's transaction, published once it commits, and published by the
+sweep later if the broker was down. A rolled-back checkout sends nothing, and
+a committed one loses nothing. Redis pub/sub is not used for this: it keeps
+nothing for a consumer that is down.
 
 With ``ORDERS_SIDE_EFFECTS = "inline"`` the same functions run in the
 request right after the commit instead; the checkout benchmark compares the
@@ -21,6 +23,7 @@ from orders.tasks import (
     send_order_cancellation_task,
     send_order_confirmation_task,
 )
+from shop import outbox
 from shop.tasks import record_stock_movements_task, update_search_index_task
 
 
@@ -60,13 +63,12 @@ def order_cancelled(order: Order, number: int, quantities: dict[int, int]) -> No
 
 
 def _publish(messages: list[Signature]) -> None:
-    inline = settings.ORDERS_SIDE_EFFECTS == "inline"
-    for message in messages:
-        # robust: one message that cannot be sent (broker down) is logged
-        # with its traceback and does not stop the others.
-        # TODO: a message that fails here is lost once logged; checkout keeps
-        # working, but the consumer never runs. A transactional outbox written
-        # in the order's transaction and relayed after commit closes this gap.
-        transaction.on_commit(
-            message.apply if inline else message.apply_async, robust=True
-        )
+    if settings.ORDERS_SIDE_EFFECTS == "inline":
+        # The benchmark's baseline: the work itself, in this process, with no
+        # outbox row. A process that dies after the commit loses it, which a
+        # baseline can afford; robust, so one failing consumer stops none of
+        # the others.
+        for message in messages:
+            transaction.on_commit(message.apply, robust=True)
+        return
+    outbox.send_on_commit(messages)

@@ -1,12 +1,12 @@
-"""The payment gateway the checkout authorizes through.
+"""The payment gateway the checkout authorizes through and subscriptions charge.
 
 The shop talks to one small interface, ``PaymentGateway``. The only
 implementation here is ``SimulatedGateway``: no money moves, anywhere. It
 behaves the way card providers do where that matters to the shop: it keeps
 its state outside the shop's database (in Redis, so a rolled-back checkout
-does not roll back the authorization), it honours idempotency keys (the same
-key returns the first authorization, never a second one), and it declines
-the documented test cards.
+does not roll back the authorization, nor a killed worker its charge), it
+honours idempotency keys (the same key returns the first authorization or
+charge, never a second one), and it declines the documented test cards.
 """
 
 import json
@@ -40,6 +40,14 @@ class PaymentDeclinedError(Exception):
         self.reason = reason
 
 
+class GatewayUnavailableError(Exception):
+    """The gateway did not answer; the request may or may not have taken effect.
+
+    Ask again with the same idempotency key: the answer is then the first
+    request's, if it was made.
+    """
+
+
 class PaymentGateway(Protocol):
     def authorize(
         self, *, amount: Decimal, card_number: str, idempotency_key: str
@@ -49,6 +57,14 @@ class PaymentGateway(Protocol):
 
     def void(self, reference: str) -> None:
         """Release an authorization that will not be captured."""
+        ...
+
+    def charge(self, *, amount: Decimal, card_number: str, idempotency_key: str) -> str:
+        """Authorize and capture the amount at once; return the charge reference.
+
+        Raise PaymentDeclinedError for a decline and GatewayUnavailableError
+        when the outcome is unknown.
+        """
         ...
 
 
@@ -68,16 +84,36 @@ def normalize_card_number(card_number: str) -> str:
     return digits
 
 
+# Runs inside Redis, so a charge is recorded whole or not at all, however the
+# client dies: the key's record, the capture counter and the set of captured
+# references always agree, as they would on a provider's own servers.
+# KEYS: the key's record, the capture counter, the captured references, the
+# replay counter. ARGV: the new record, its lifetime in seconds, its reference.
+_CHARGE_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+    redis.call('INCR', KEYS[2])
+    redis.call('SADD', KEYS[3], ARGV[3])
+    return ARGV[1]
+end
+redis.call('INCR', KEYS[4])
+return redis.call('GET', KEYS[1])
+"""
+
+
 class SimulatedGateway:
-    """Card authorizations kept in Redis; see the module docstring."""
+    """Card authorizations and charges kept in Redis; see the module docstring."""
 
     prefix = "simulated-gateway"
+    # How long a key is remembered. Providers keep theirs for a day or more;
+    # a retry after that would be a new charge.
+    key_lifetime_seconds = 7 * 24 * 3600
 
     def __init__(self, url: str | None = None, latency_ms: int | None = None) -> None:
         self.redis = redis.Redis.from_url(url or settings.ORDERS_GATEWAY_REDIS_URL)
         self.latency = (
             settings.ORDERS_GATEWAY_LATENCY_MS if latency_ms is None else latency_ms
         ) / 1000
+        self._charge_script = self.redis.register_script(_CHARGE_SCRIPT)
 
     def authorize(
         self, *, amount: Decimal, card_number: str, idempotency_key: str
@@ -104,6 +140,50 @@ class SimulatedGateway:
 
     def void(self, reference: str) -> None:
         self.redis.sadd(f"{self.prefix}:voided", reference)
+
+    def charge(self, *, amount: Decimal, card_number: str, idempotency_key: str) -> str:
+        digits = normalize_card_number(card_number)
+        # Half the round trip before the capture and half after it: a worker
+        # killed in the second half leaves a charge it never heard about,
+        # which is what a retry with the same key has to find.
+        if self.latency:
+            time.sleep(self.latency / 2)
+        if reason := _DECLINES.get(digits):
+            raise PaymentDeclinedError(reason)
+        reference = f"ch_{uuid.uuid4().hex[:20]}"
+        record = json.dumps({"reference": reference, "amount": str(amount)})
+        try:
+            stored = json.loads(
+                self._charge_script(
+                    keys=[
+                        f"{self.prefix}:charge-key:{idempotency_key}",
+                        f"{self.prefix}:captures",
+                        f"{self.prefix}:captured",
+                        f"{self.prefix}:charge-replays",
+                    ],
+                    args=[record, self.key_lifetime_seconds, reference],
+                )
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise GatewayUnavailableError(str(error)) from error
+        if self.latency:
+            time.sleep(self.latency / 2)
+        if Decimal(stored["amount"]) != amount:
+            raise PaymentDeclinedError("idempotency_key_reused_with_other_amount")
+        return stored["reference"]
+
+    def capture_count(self) -> int:
+        """Return how many charges captured money; a replayed key is not one."""
+        return int(self.redis.get(f"{self.prefix}:captures") or 0)
+
+    def captured_references(self) -> set[str]:
+        return {
+            member.decode() for member in self.redis.smembers(f"{self.prefix}:captured")
+        }
+
+    def charge_replay_count(self) -> int:
+        """Return how many charges were answered from an earlier one's key."""
+        return int(self.redis.get(f"{self.prefix}:charge-replays") or 0)
 
     def authorization_count(self) -> int:
         return int(self.redis.get(f"{self.prefix}:authorizations") or 0)

@@ -5,7 +5,8 @@ page answers (validate, authorize payment, reserve stock, create the order),
 in one transaction. Everything else is published as ``order.completed``
 after the commit (orders/events.py) and done by workers. ``cancel_order``
 returns the stock of some or all units in one transaction the same way, and
-publishes ``order.cancelled``.
+publishes ``order.cancelled``. ``subscribe`` and ``cancel_subscription``
+start and stop a subscription; the workers charge it (orders/billing.py).
 """
 
 import logging
@@ -13,15 +14,17 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orders import events
-from orders.models import Order, OrderLine
+from orders import billing, events
+from orders.models import Order, OrderLine, Subscription
 from orders.payments import PaymentDeclinedError, get_gateway, normalize_card_number
+from orders.tasks import send_order_confirmation_task
 from shop import services as stock
 from shop.models import Customer
 
@@ -314,3 +317,72 @@ def cancel_order(
         order.status,
     )
     return CancellationResult(order, order.cancellation_count, cancelled)
+
+
+def subscribe(
+    *,
+    customer: Customer,
+    plan: str,
+    amount: Decimal,
+    card_number: str,
+    start: date | None = None,
+) -> Subscription:
+    """Start a monthly subscription; its first period is due on ``start``.
+
+    ``start`` is a UTC date, today by default. Nothing is charged here: the
+    billing run charges every period once its day has come.
+    """
+    try:
+        card_number = normalize_card_number(card_number)
+    except ValueError as error:
+        raise InvalidCardError(str(error)) from error
+    start = start or billing.utc_today()
+    subscription = Subscription.objects.create(
+        customer=customer,
+        plan=plan,
+        amount=amount,
+        card_number=card_number,
+        started_on=start,
+        current_period_start=start,
+    )
+    logger.info(
+        "subscription started subscription_id=%s customer_id=%s amount=%s start=%s",
+        subscription.pk,
+        customer.pk,
+        amount,
+        start,
+    )
+    return subscription
+
+
+def cancel_subscription(subscription: Subscription) -> bool:
+    """Stop renewing a subscription; return False if it was already cancelled.
+
+    The periods not yet claimed by a charge are never charged. The row lock
+    waits for a charge in progress; a period whose charge has an unknown
+    outcome (a PENDING invoice) is still settled, since the gateway may have
+    taken the money already.
+    """
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.status == Subscription.Status.CANCELLED:
+            return False
+        subscription.status = Subscription.Status.CANCELLED
+        subscription.cancelled_at = timezone.now()
+        subscription.save(update_fields=["status", "cancelled_at"])
+    logger.info("subscription cancelled subscription_id=%s", subscription.pk)
+    return True
+
+
+def resend_confirmation(order: Order, requested_at: datetime) -> None:
+    """Queue the order's confirmation again, ahead of the bulk email queue.
+
+    Order confirmations normally wait their turn on ``emails``, which a
+    replay or a sale can fill with thousands of messages; the customer who
+    asks for a resend is looking at the page now, so it goes to
+    ``critical``. Requests in the same minute share a key: a double click
+    sends one email.
+    """
+    send_order_confirmation_task.apply_async(
+        (order.pk, requested_at.strftime("%Y%m%d%H%M")), queue="critical"
+    )

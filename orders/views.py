@@ -8,12 +8,19 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from orders.forms import TEST_CARDS, CheckoutForm, card_in_groups
 from orders.models import Order
 from orders.progress import background_work
-from orders.services import CheckoutError, LineRequest, cancel_order, place_order
+from orders.services import (
+    CheckoutError,
+    LineRequest,
+    cancel_order,
+    place_order,
+    resend_confirmation,
+)
 from shop.cart import Cart, cart_total
 from shop.services import customer_for
 
@@ -118,4 +125,13 @@ def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
         messages.success(request, "Your order is cancelled; the payment is released.")
     else:
         messages.info(request, "This order was already cancelled.")
+    return redirect("orders:detail", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def order_resend(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = get_object_or_404(_own_orders(request), pk=order_id)
+    resend_confirmation(order, timezone.now())
+    messages.success(request, "The confirmation is on its way again.")
     return redirect("orders:detail", order_id=order.pk)

@@ -6,7 +6,14 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from shop import deadletters
-from shop.models import Customer, DeadLetter, Product, SearchEntry, StockMovement
+from shop.models import (
+    Customer,
+    DeadLetter,
+    OutboxMessage,
+    Product,
+    SearchEntry,
+    StockMovement,
+)
 from shop.services import change_product
 
 
@@ -112,3 +119,10 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         self.message_user(
             request, f"{len(sent)} dead letters replayed.", messages.SUCCESS
         )
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "task_name", "queue", "sent_at", "attempts"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter), "queue", "task_name"]
+    search_fields = ["task_name", "task_id", "last_error"]

@@ -59,3 +59,11 @@ def reindex_stale_products_at_start(sender: object = None, **kwargs: object) -> 
     # The sweep also runs every 30 s; once at start means a catalog imported
     # while no broker was up is searchable as soon as the workers are.
     app.send_task("shop.tasks.reindex_stale_products_task")
+
+
+@signals.beat_init.connect
+def bill_due_subscriptions_at_start(sender: object = None, **kwargs: object) -> None:
+    # The billing run also comes every 5 minutes; once at start means a
+    # period due today is charged as soon as the workers are up. An extra run
+    # is harmless: every charge is idempotent (orders/billing.py).
+    app.send_task("orders.tasks.bill_due_subscriptions_task")

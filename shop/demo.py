@@ -4,17 +4,22 @@
 way the Online Retail import upserts its products (``save_products``: new
 products get their stock, known ones keep it, index updates are queued after
 commit). ``manage.py seed_demo`` creates the demo accounts, whose password is
-public on purpose.
+public on purpose, and their subscriptions.
 """
 
 import csv
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
+from orders import services as orders
+from orders.models import Subscription
+from orders.payments import CARD_APPROVED, CARD_DECLINED
 from shop.importer import CatalogWrite, save_products
 from shop.models import Customer, Product
 
@@ -35,6 +40,25 @@ DEMO_ACCOUNTS = (
     DemoAccount("alice", "alice@example.com", is_customer=True, is_staff=False),
     DemoAccount("bob", "bob@example.com", is_customer=True, is_staff=False),
     DemoAccount("admin", "admin@example.com", is_customer=False, is_staff=True),
+)
+
+
+@dataclass(frozen=True)
+class DemoSubscription:
+    username: str
+    plan: str
+    amount: Decimal
+    card_number: str
+    # Days from today (UTC) to the first period: 0 is billed by the first
+    # billing run, which beat sends as it starts.
+    starts_in_days: int
+
+
+DEMO_SUBSCRIPTIONS = (
+    DemoSubscription("alice", "Tea of the month", Decimal("12.00"), CARD_APPROVED, 0),
+    DemoSubscription("alice", "Gift wrap club", Decimal("4.50"), CARD_APPROVED, 9),
+    # Declined, to show a FAILED invoice and its WARNING line.
+    DemoSubscription("bob", "Tea of the month", Decimal("12.00"), CARD_DECLINED, 0),
 )
 
 
@@ -73,3 +97,24 @@ def seed_demo_accounts() -> list[DemoAccount]:
                     user=user, defaults={"country": "United Kingdom"}
                 )
     return list(DEMO_ACCOUNTS)
+
+
+def seed_demo_subscriptions() -> list[Subscription]:
+    """Start the demo subscriptions that do not exist yet; return all of them."""
+    # Billing periods are UTC dates; timezone.now() is in UTC.
+    today = timezone.now().date()
+    subscriptions = []
+    with transaction.atomic():
+        for demo in DEMO_SUBSCRIPTIONS:
+            customer = Customer.objects.get(user__username=demo.username)
+            subscription = customer.subscriptions.filter(plan=demo.plan).first()
+            if subscription is None:
+                subscription = orders.subscribe(
+                    customer=customer,
+                    plan=demo.plan,
+                    amount=demo.amount,
+                    card_number=demo.card_number,
+                    start=today + timedelta(days=demo.starts_in_days),
+                )
+            subscriptions.append(subscription)
+    return subscriptions

@@ -129,3 +129,39 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {'active' if self.active else 'quiet'}"
+
+
+class OutboxMessage(models.Model):
+    """A task message written in the transaction that causes it, until relayed.
+
+    Rows are written beside the order they describe and published once that
+    transaction commits (shop/outbox.py); a row the broker did not take stays
+    unsent until the sweep publishes it. The task id is fixed when the row is
+    written, so a message published twice carries the same id both times.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    queue = models.CharField(max_length=60)
+    task_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Null until the broker has taken the message.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Relays that claimed the row and could not publish it, and the reason
+    # the latest one gave.
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            # The sweep reads unsent rows (sent_at IS NULL) oldest first; the
+            # purge reads sent rows by sent_at. One index serves both.
+            models.Index(
+                fields=["sent_at", "created_at"], name="shop_outbox_sent_created"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.task_id}"

@@ -25,10 +25,16 @@ ROUTES: dict[str, str] = {
     "orders.tasks.send_order_confirmation_task": "emails",
     "orders.tasks.send_order_cancellation_task": "emails",
     "orders.tasks.record_order_analytics_task": "analytics",
+    "orders.tasks.charge_subscription_task": "critical",
+    "orders.tasks.bill_due_subscriptions_task": "low",
     "shop.tasks.record_stock_movements_task": "inventory",
     "shop.tasks.update_search_index_task": "search",
     "shop.tasks.reindex_stale_products_task": "low",
     "shop.tasks.check_dead_letter_depth_task": "low",
+    # Not low: after an outage it carries order emails that are already late,
+    # and low may be busy with a long index sweep. Not critical either: the
+    # request's own relay is the fast path, this is the catch-up.
+    "shop.tasks.relay_outbox_task": "default",
 }
 
 

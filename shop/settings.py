@@ -261,6 +261,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Sends a charge for every due subscription period (orders/billing.py).
+    "bill-due-subscriptions": {
+        "task": "orders.tasks.bill_due_subscriptions_task",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    # Publishes the event messages a broker outage held in the outbox
+    # (shop/outbox.py); beat's own message gets through once the broker is.
+    "relay-outbox": {
+        "task": "shop.tasks.relay_outbox_task",
+        "schedule": 5.0,
+        "options": {"expires": 4},
+    },
 }
 
 # --- The shop's own settings ----------------------------------------------
@@ -278,9 +291,14 @@ ORDERS_PAYMENT_GATEWAY = env.str(
 ORDERS_GATEWAY_REDIS_URL = env.str(
     "ORDERS_GATEWAY_REDIS_URL", default=_redis_db(REDIS_URL, 2)
 )
-# Added to every simulated authorization, to stand for a provider's network
-# round trip. 0 unless a benchmark asks for it.
+# Added to every simulated authorization and charge, to stand for a
+# provider's network round trip. 0 unless a benchmark or a test asks for it.
 ORDERS_GATEWAY_LATENCY_MS = env.int("ORDERS_GATEWAY_LATENCY_MS", default=0)
+# A subscription period whose charge was declined is tried again by the
+# billing run once this long has passed since the decline.
+ORDERS_BILLING_DECLINE_RETRY_HOURS = env.int(
+    "ORDERS_BILLING_DECLINE_RETRY_HOURS", default=24
+)
 # The UCI Online Retail file (.csv or .csv.gz); the demo and the real-data
 # tests use it when set.
 ONLINE_RETAIL_CSV = env.str("ONLINE_RETAIL_CSV", default="")
@@ -297,6 +315,14 @@ SHOP_TASK_STATE_REDIS_URL = env.str(
 )
 # On-call is mailed when more dead letters than this wait for a replay.
 SHOP_DEAD_LETTER_ALERT_DEPTH = env.int("SHOP_DEAD_LETTER_ALERT_DEPTH", default=10)
+# The outbox sweep leaves younger unsent rows to the request that wrote them,
+# whose own relay is publishing them (shop/outbox.py).
+SHOP_OUTBOX_SWEEP_MIN_AGE_SECONDS = env.int(
+    "SHOP_OUTBOX_SWEEP_MIN_AGE_SECONDS", default=5
+)
+# Sent outbox rows are kept this long, to look up when and under which task
+# id an event went out, then deleted by the sweep.
+SHOP_OUTBOX_RETENTION_HOURS = env.int("SHOP_OUTBOX_RETENTION_HOURS", default=24)
 # The longest countdown any task of the shop is sent with; the worker checks
 # it against the visibility timeout.
 SHOP_MAX_COUNTDOWN_SECONDS = 15 * 60

@@ -1,13 +1,15 @@
-"""Storefront work done by workers: stock bookkeeping and the search index.
+"""Storefront work done by workers: stock bookkeeping, search index, sweeps.
 
-Both are consumers of order events (orders/events.py); the index sweep runs
-from beat and repairs any entry that a lost or failed update left behind.
+Stock and index tasks are consumers of order events (orders/events.py); the
+index sweep repairs any entry that a lost or failed update left behind, and
+the outbox sweep publishes the event messages a broker outage held back
+(shop/outbox.py).
 """
 
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from shop import deadletters, inventory, search
+from shop import deadletters, inventory, outbox, search
 
 logger = get_task_logger(__name__)
 
@@ -35,3 +37,8 @@ def reindex_stale_products_task(batch_size: int = 5000) -> None:
 @shared_task
 def check_dead_letter_depth_task() -> None:
     deadletters.check_depth()
+
+
+@shared_task
+def relay_outbox_task() -> None:
+    outbox.sweep()

@@ -1,4 +1,8 @@
-"""Where order events go, checked on the broker itself (no worker consumes)."""
+"""Where order events go, checked on the broker itself (no worker consumes).
+
+The messages pass through the outbox (shop/outbox.py); its own tests, with
+the broker stopped, are in tests/shop/test_outbox.py.
+"""
 
 import pytest
 from django.db import transaction
@@ -12,9 +16,10 @@ from orders.services import (
     cancel_order,
     place_order,
 )
+from shop.models import OutboxMessage
 from shop.queues import QUEUES
 from tests.factories import CustomerFactory, ProductFactory
-from tests.support import queued_task_args, queued_task_names
+from tests.support import queued_messages, queued_task_args, queued_task_names
 
 
 def _checkout(customer, *products, card=CARD_APPROVED, key="key-1"):
@@ -41,13 +46,18 @@ def test_order_completed_sends_one_message_to_each_consumer_queue(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         _checkout(customer, product)
 
-    assert len(callbacks) == 4
+    assert len(callbacks) == 1
     assert _queued(broker) == {
         "emails": ["orders.tasks.send_order_confirmation_task"],
         "inventory": ["shop.tasks.record_stock_movements_task"],
         "analytics": ["orders.tasks.record_order_analytics_task"],
         "search": ["shop.tasks.update_search_index_task"],
     }
+    sent = {row.queue: row for row in OutboxMessage.objects.all()}
+    for queue, row in sent.items():
+        [message] = queued_messages(broker, queue)
+        assert message["headers"]["id"] == row.task_id
+        assert row.sent_at is not None
 
 
 @pytest.mark.django_db
@@ -59,8 +69,9 @@ def test_nothing_is_sent_before_the_order_commits(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _checkout(customer, product)
 
-    assert len(callbacks) == 4
+    assert len(callbacks) == 1
     assert _queued(broker) == {}
+    assert OutboxMessage.objects.filter(sent_at__isnull=True).count() == 4
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,6 +83,7 @@ def test_rolled_back_checkout_sends_nothing(broker):
         raise RuntimeError("the surrounding transaction fails after checkout")
 
     assert _queued(broker) == {}
+    assert not OutboxMessage.objects.exists()
     product.refresh_from_db()
     assert product.stock == 5
     assert customer.orders.count() == 0
@@ -85,6 +97,7 @@ def test_declined_checkout_sends_nothing(broker):
         _checkout(customer, product, card=CARD_DECLINED)
 
     assert _queued(broker) == {}
+    assert not OutboxMessage.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,6 +17,7 @@ from shop.cart import SESSION_KEY
 from shop.models import SearchEntry, StockMovement
 from shop.search import index_products
 from tests.factories import CustomerFactory, ProductFactory
+from tests.support import queued_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -302,3 +303,23 @@ def test_cancel_is_not_done_by_a_get(client, order):
     order.refresh_from_db()
     assert response.status_code == 405
     assert order.status == Order.Status.PLACED
+
+
+def test_resend_queues_the_confirmation_on_the_critical_queue(client, order, broker):
+    client.force_login(order.customer.user)
+
+    response = client.post(reverse("orders:resend", args=[order.pk]))
+
+    assert response.status_code == 302
+    [message] = queued_messages(broker, "critical")
+    assert message["headers"]["task"] == "orders.tasks.send_order_confirmation_task"
+    assert queued_messages(broker, "emails") == []
+
+
+def test_resend_of_another_customers_order_is_not_found(client, order, broker):
+    client.force_login(CustomerFactory().user)
+
+    response = client.post(reverse("orders:resend", args=[order.pk]))
+
+    assert response.status_code == 404
+    assert queued_messages(broker, "critical") == []

@@ -129,10 +129,15 @@ class SimulatedGateway:
         )
         # SET NX: of two requests with one key, exactly one creates the
         # authorization; the other reads it back.
-        if self.redis.set(key, record, nx=True, ex=7 * 24 * 3600):
-            self.redis.incr(f"{self.prefix}:authorizations")
-        else:
-            record = self.redis.get(key)
+        try:
+            if self.redis.set(key, record, nx=True, ex=7 * 24 * 3600):
+                self.redis.incr(f"{self.prefix}:authorizations")
+            else:
+                record = self.redis.get(key)
+        except redis.RedisError as error:
+            # The simulated provider's own store is out of reach: to the shop
+            # that is a provider that does not answer.
+            raise GatewayUnavailableError(str(error)) from error
         stored = json.loads(record)
         if Decimal(stored["amount"]) != amount:
             raise PaymentDeclinedError("idempotency_key_reused_with_other_amount")

@@ -23,7 +23,12 @@ from django.utils import timezone
 
 from orders import billing, events
 from orders.models import Order, OrderLine, Subscription
-from orders.payments import PaymentDeclinedError, get_gateway, normalize_card_number
+from orders.payments import (
+    GatewayUnavailableError,
+    PaymentDeclinedError,
+    get_gateway,
+    normalize_card_number,
+)
 from orders.tasks import send_order_confirmation_task
 from shop import services as stock
 from shop.models import Customer
@@ -53,6 +58,11 @@ class OutOfStockError(CheckoutError):
 
 class InvalidCardError(CheckoutError):
     code = "invalid_card"
+
+
+class PaymentUnavailable(CheckoutError):
+    code = "payment_unavailable"
+    status = 503
 
 
 class PaymentDeclined(CheckoutError):
@@ -192,6 +202,11 @@ def place_order(
                 )
             except PaymentDeclinedError as error:
                 raise PaymentDeclined(_decline_message(error.reason)) from error
+            except GatewayUnavailableError as error:
+                raise PaymentUnavailable(
+                    "The payment provider did not answer; nothing was charged. "
+                    "Please try again in a moment."
+                ) from error
 
             order = Order.objects.create(
                 customer=customer,

@@ -33,6 +33,12 @@ def visibility_timeout_problems(celery_app: Celery) -> list[str]:
                 "SHOP_VISIBILITY_TIMEOUT_SECONDS"
             )
     countdown = settings.SHOP_MAX_COUNTDOWN_SECONDS
+    if settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS > countdown:
+        problems.append(
+            f"NOTIFICATIONS_WELCOME_DELAY_SECONDS "
+            f"({settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS}s) is above "
+            f"SHOP_MAX_COUNTDOWN_SECONDS ({countdown}s): lower it or raise both"
+        )
     if countdown >= timeout:
         problems.append(
             f"countdowns of up to {countdown}s (SHOP_MAX_COUNTDOWN_SECONDS) reach "
@@ -54,11 +60,19 @@ def refuse_unsafe_visibility_timeout(sender: object = None, **kwargs: object) ->
         )
 
 
+# Beat may be up before the broker (the demo starts both at once): keep
+# trying for a minute rather than drop the run.
+_AT_START = {
+    "retry": True,
+    "retry_policy": {"max_retries": 60, "interval_start": 1, "interval_step": 0},
+}
+
+
 @signals.beat_init.connect
 def reindex_stale_products_at_start(sender: object = None, **kwargs: object) -> None:
     # The sweep also runs every 30 s; once at start means a catalog imported
     # while no broker was up is searchable as soon as the workers are.
-    app.send_task("shop.tasks.reindex_stale_products_task")
+    app.send_task("shop.tasks.reindex_stale_products_task", **_AT_START)
 
 
 @signals.beat_init.connect
@@ -66,4 +80,4 @@ def bill_due_subscriptions_at_start(sender: object = None, **kwargs: object) -> 
     # The billing run also comes every 5 minutes; once at start means a
     # period due today is charged as soon as the workers are up. An extra run
     # is harmless: every charge is idempotent (orders/billing.py).
-    app.send_task("orders.tasks.bill_due_subscriptions_task")
+    app.send_task("orders.tasks.bill_due_subscriptions_task", **_AT_START)

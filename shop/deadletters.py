@@ -59,9 +59,14 @@ def select(
     task: str | None = None,
     queue: str | None = None,
     older_than: timedelta | None = None,
+    include_replayed: bool = False,
 ) -> QuerySet[DeadLetter]:
-    """Return waiting dead letters, filtered by task name, queue and age."""
-    letters = waiting()
+    """Return dead letters, filtered by task name, queue and age.
+
+    Only the waiting ones unless ``include_replayed``: a purge clears the
+    replayed ones too.
+    """
+    letters = DeadLetter.objects.all() if include_replayed else waiting()
     if task:
         letters = letters.filter(task_name=task)
     if queue:

@@ -325,13 +325,13 @@ SHOP_OUTBOX_SWEEP_MIN_AGE_SECONDS = env.int(
 SHOP_OUTBOX_RETENTION_HOURS = env.int("SHOP_OUTBOX_RETENTION_HOURS", default=24)
 # The longest countdown any task of the shop is sent with; the worker checks
 # it against the visibility timeout.
-SHOP_MAX_COUNTDOWN_SECONDS = 15 * 60
+SHOP_MAX_COUNTDOWN_SECONDS = env.int("SHOP_MAX_COUNTDOWN_SECONDS", default=15 * 60)
 # The welcome email goes out this long after sign-up (a countdown, so it
 # must stay below SHOP_MAX_COUNTDOWN_SECONDS).
 NOTIFICATIONS_WELCOME_DELAY_SECONDS = env.int(
     "NOTIFICATIONS_WELCOME_DELAY_SECONDS", default=5 * 60
 )
-ADMINS = [("On-call", address) for address in env.list("DJANGO_ADMINS", default=[])]
+ADMINS = env.list("DJANGO_ADMINS", default=[])
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Django REST framework ------------------------------------------------

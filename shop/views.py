@@ -102,9 +102,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(
             request, customer.user, backend="django.contrib.auth.backends.ModelBackend"
         )
-        minutes = max(1, settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS // 60)
-        messages.success(
-            request, f"Welcome! A welcome email follows in about {minutes} minutes."
-        )
+        minutes = round(settings.NOTIFICATIONS_WELCOME_DELAY_SECONDS / 60)
+        later = "in a few minutes" if minutes > 1 else "in a minute or so"
+        messages.success(request, f"Welcome! A welcome email follows {later}.")
         return redirect("shop:catalog")
     return render(request, "registration/signup.html", {"form": form})

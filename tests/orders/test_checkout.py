@@ -217,3 +217,18 @@ def test_api_order_sent_twice_with_one_key_is_placed_and_charged_once(
     assert gateway.authorization_count() == authorizations + 1
     product.refresh_from_db()
     assert product.stock == STOCK - 2
+
+
+def test_unreachable_payment_provider_answers_503_and_changes_nothing(
+    client, customer, product, key, settings
+):
+    settings.ORDERS_GATEWAY_REDIS_URL = "redis://127.0.0.1:1/0"
+    stock = product.stock
+
+    status, code, detail = checkout_by_api(client, {CODE: 1}, CARD_APPROVED, key)
+
+    assert (status, code) == (503, "payment_unavailable")
+    assert "nothing was charged" in detail
+    assert not Order.objects.exists()
+    product.refresh_from_db()
+    assert product.stock == stock

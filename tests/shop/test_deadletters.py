@@ -29,7 +29,7 @@ def _letter(number: int = 0, **fields) -> DeadLetter:
 @pytest.fixture
 def threshold(settings):
     settings.SHOP_DEAD_LETTER_ALERT_DEPTH = 3
-    settings.ADMINS = [("On-call", "oncall@example.com")]
+    settings.ADMINS = ["oncall@example.com"]
 
 
 @pytest.mark.django_db
@@ -134,3 +134,13 @@ def test_worker_refuses_to_start_with_a_visibility_timeout_below_a_limit(
     log = worker.log()
     assert "not less than the broker's visibility timeout of 60s" in log
     assert "SHOP_VISIBILITY_TIMEOUT_SECONDS" in log
+
+
+@pytest.mark.django_db
+def test_purge_clears_replayed_letters_too():
+    _letter(1, replayed_at=timezone.now())
+    _letter(2)
+
+    call_command("deadletters", "purge", "--queue", "emails")
+
+    assert not DeadLetter.objects.exists()

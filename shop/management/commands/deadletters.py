@@ -32,7 +32,10 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         letters = deadletters.select(
-            task=options["task"], queue=options["queue"], older_than=older_than
+            task=options["task"],
+            queue=options["queue"],
+            older_than=older_than,
+            include_replayed=action == "purge",
         )
         if action == "list":
             for letter in letters:

@@ -299,9 +299,9 @@ class Report:
             "clients. In queue mode the workers compete with the web server, and",
             f"with these client threads, for the same {cpus} CPUs while orders arrive;",
             "in inline mode they sit idle and each request does their work itself.",
-            'CPU "postgres" is every PostgreSQL process on this machine, "elsewhere"',
-            "whatever else ran meanwhile: more than a little there means another load",
-            "disturbed the run.",
+            'CPU "elsewhere" is whatever else ran meanwhile (and "postgres" every',
+            "PostgreSQL process on the machine): more than a little elsewhere means",
+            "another load disturbed the run.",
         ]
 
 

@@ -9,7 +9,6 @@ from rest_framework.authtoken.models import Token
 
 from orders.models import Order
 from orders.payments import CARD_APPROVED
-from orders.services import LineRequest, place_order
 from shop.search import index_products
 from tests.factories import CustomerFactory, ProductFactory
 
@@ -21,17 +20,6 @@ ORDERS = "/api/orders/"
 @pytest.fixture
 def product():
     return ProductFactory(code="22423", name="Regency cakestand", stock=10)
-
-
-@pytest.fixture
-def order(product):
-    result = place_order(
-        customer=CustomerFactory(),
-        lines=[LineRequest(product.code, 2)],
-        card_number=CARD_APPROVED,
-        idempotency_key=uuid.uuid4().hex,
-    )
-    return result.order
 
 
 def post_order(client, body, **headers):

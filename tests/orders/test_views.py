@@ -12,7 +12,7 @@ from notifications.models import EmailDelivery
 from orders.emails import cancellation_key, confirmation_key
 from orders.models import Order, SalesRecord
 from orders.payments import CARD_APPROVED, SimulatedGateway
-from orders.services import LineRequest, cancel_order, place_order
+from orders.services import cancel_order
 from shop.cart import SESSION_KEY
 from shop.models import SearchEntry, StockMovement
 from shop.search import index_products
@@ -27,17 +27,6 @@ CSRF_TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
 @pytest.fixture
 def product():
     return ProductFactory(code="84029E", name="Red woolly hottie white heart", stock=8)
-
-
-@pytest.fixture
-def order(product):
-    result = place_order(
-        customer=CustomerFactory(),
-        lines=[LineRequest(product.code, 2)],
-        card_number=CARD_APPROVED,
-        idempotency_key=uuid.uuid4().hex,
-    )
-    return result.order
 
 
 def fill_cart(client, quantities):

@@ -7,6 +7,7 @@ and every later delivery finds it sent and stops.
 """
 
 import logging
+import smtplib
 
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -15,6 +16,12 @@ from django.utils import timezone
 from notifications.models import EmailDelivery
 
 logger = logging.getLogger(__name__)
+
+# Errors worth another try: the SMTP server refused the connection, timed
+# out or dropped the session. Anything else (a bad address, a template
+# error) will not get better by retrying. Email tasks name these in
+# autoretry_for.
+SMTP_TRANSIENT = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
 
 
 def send_once(key: str, message: EmailMultiAlternatives) -> bool:

@@ -6,14 +6,10 @@ later, once they have had a look around, and the sign-up page never waits
 for SMTP.
 """
 
-import smtplib
-
 from celery import shared_task
 
 from notifications import emails
-
-# The same transient SMTP errors the order emails retry on.
-SMTP_TRANSIENT = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
+from notifications.delivery import SMTP_TRANSIENT
 
 
 @shared_task(autoretry_for=SMTP_TRANSIENT)

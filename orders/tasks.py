@@ -8,20 +8,16 @@ number and the (product id, units) it took, which the row does not keep.
 Subscription charges are safe to run twice too (orders/billing.py).
 """
 
-import smtplib
 from datetime import date
 
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
+from notifications.delivery import SMTP_TRANSIENT
 from orders import analytics, billing, emails
 from orders.payments import GatewayUnavailableError
 
 logger = get_task_logger(__name__)
-
-# A refused connection or a 4xx reply from the SMTP server passes; anything
-# else (a bad address, a template error) will not get better by retrying.
-SMTP_TRANSIENT = (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)
 
 
 @shared_task(autoretry_for=SMTP_TRANSIENT)
